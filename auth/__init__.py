@@ -1,0 +1,29 @@
+"""OpenID Connect sign-in for Streamlit, with identity in a signed, timestamped cookie.
+
+    from auth import Auth
+
+    auth = Auth.from_environment()
+    app = st.App("demo/main.py", routes=auth.routes)
+
+and in a page script::
+
+    user = auth.require_login()
+"""
+
+from .config import AccessRules, Settings, load_settings
+from .errors import AuthError, ConfigurationError, LoginError
+from .presets import ProviderSettings
+from .service import Auth
+from .user import User
+
+__all__ = [
+    "AccessRules",
+    "Auth",
+    "AuthError",
+    "ConfigurationError",
+    "LoginError",
+    "ProviderSettings",
+    "Settings",
+    "User",
+    "load_settings",
+]

@@ -1,0 +1,85 @@
+"""Turns a provider's claims into the identity a session keeps.
+
+Providers spell roles and groups differently: Keycloak nests realm roles in
+``realm_access.roles`` and client roles in ``resource_access.<client>.roles``
+(and by default puts them only in the access token); others use flat
+``roles`` / ``groups`` claims. Everything ends up as ``roles`` and ``groups``
+lists on the identity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .presets import ProviderSettings
+
+ROLE_GROUP_CLAIMS = ("roles", "groups", "realm_access", "resource_access")
+
+
+def roles_and_groups(claims: Mapping[str, Any], settings: ProviderSettings) -> tuple[list[str], list[str]]:
+    roles: list[str] = list(_strings(claims.get("roles")))
+    if settings.kind == "keycloak":
+        realm_access = claims.get("realm_access")
+        if isinstance(realm_access, Mapping):
+            roles.extend(_strings(realm_access.get("roles")))
+        resource_access = claims.get("resource_access")
+        if isinstance(resource_access, Mapping):
+            client = resource_access.get(settings.client_id)
+            if isinstance(client, Mapping):
+                roles.extend(_strings(client.get("roles")))
+    groups = list(_strings(claims.get("groups")))
+    return list(dict.fromkeys(roles)), list(dict.fromkeys(groups))
+
+
+def has_role_or_group_claims(claims: Mapping[str, Any]) -> bool:
+    return any(name in claims for name in ROLE_GROUP_CLAIMS)
+
+
+def identity_from_claims(
+    provider: ProviderSettings,
+    id_claims: Mapping[str, Any],
+    extra_claims: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The session identity: ID-token claims first; ``extra_claims`` (userinfo, the
+    access token) only fill what the ID token lacks and never change ``sub``/``iss``."""
+    merged: dict[str, Any] = dict(extra_claims or {})
+    merged.update(id_claims)
+    roles, groups = roles_and_groups(merged, provider)
+    if extra_claims:
+        extra_roles, extra_groups = roles_and_groups(extra_claims, provider)
+        roles = list(dict.fromkeys(roles + extra_roles))
+        groups = list(dict.fromkeys(groups + extra_groups))
+    email = merged.get("email")
+    return {
+        "sub": id_claims["sub"],
+        "iss": id_claims["iss"],
+        "provider": provider.name,
+        "email": email.strip().lower() if isinstance(email, str) else None,
+        "email_verified": _is_verified(merged.get("email_verified")),
+        "name": _string(merged.get("name")),
+        "preferred_username": _string(merged.get("preferred_username")),
+        "picture": _string(merged.get("picture")),
+        "roles": roles,
+        "groups": groups,
+        "sid": _string(id_claims.get("sid")),
+        "auth_time": id_claims.get("auth_time") if isinstance(id_claims.get("auth_time"), int) else None,
+        "hd": _string(id_claims.get("hd")),
+    }
+
+
+def _is_verified(value: Any) -> bool:
+    # Some providers (older AWS Cognito, some Azure setups) send the string "true".
+    return value is True or value == "true"
+
+
+def _string(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [item for item in value if isinstance(item, str)]
+    return []

@@ -1,0 +1,349 @@
+"""Settings, read from the environment once at start-up.
+
+``load_settings(environ)`` checks everything and raises one
+``ConfigurationError`` listing every problem (the setting, the rule, never a
+secret's value), so an operator fixes a deployment in one pass. Provider
+kinds with presets (Google, Keycloak) live in ``auth.presets``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+
+from .errors import ConfigurationError
+from .presets import PROVIDER_SUFFIXES, ProviderSettings, read_provider
+from .reader import EnvReader, is_loopback_host
+from .secret import Secret
+
+DEFAULT_PUBLIC_URL = "http://localhost:8501"
+DEFAULT_SESSION_TIMEOUT = 600.0
+DEFAULT_COOKIE_NAME = "streamlit_auth"
+DEFAULT_HTTP_TIMEOUT = 10.0
+MIN_SECRET_LENGTH = 32
+# Chrome caps cookie lifetimes at 400 days; a longer timeout would silently shrink.
+MAX_SESSION_TIMEOUT = 400 * 86400.0
+# Marks the throw-away secrets committed for the local docker stack; they must
+# never protect a deployment reachable from anywhere but this machine.
+DEV_SECRET_MARKER = "insecure-dev-only"
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+_PROVIDER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_COOKIE_NAME = re.compile(r"^[A-Za-z0-9_\-]+$")
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd]?)$")
+_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_GENERATE_HINT = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+
+GLOBAL_SETTINGS = (
+    "AUTH_PROVIDERS",
+    "AUTH_PUBLIC_URL",
+    "AUTH_COOKIE_SECRET",
+    "AUTH_COOKIE_SECRET_FILE",
+    "AUTH_SESSION_TIMEOUT",
+    "AUTH_COOKIE_NAME",
+    "AUTH_COOKIE_SECURE",
+    "AUTH_HTTP_TIMEOUT",
+    "AUTH_LOG_LEVEL",
+    "AUTH_ALLOWED_DOMAINS",
+    "AUTH_ALLOWED_EMAILS",
+    "AUTH_REQUIRED_ROLES",
+    "AUTH_REQUIRED_GROUPS",
+)
+
+
+@dataclass(frozen=True)
+class AccessRules:
+    """Who may hold a session at all. Empty rules admit every signed-in user.
+
+    Each configured category must pass; within a category any one match is
+    enough. Email rules use only a verified email.
+    """
+
+    allowed_domains: tuple[str, ...] = ()
+    allowed_emails: tuple[str, ...] = ()
+    required_roles: tuple[str, ...] = ()
+    required_groups: tuple[str, ...] = ()
+
+    @property
+    def restricts_email(self) -> bool:
+        return bool(self.allowed_domains or self.allowed_emails)
+
+
+@dataclass(frozen=True)
+class Settings:
+    providers: tuple[ProviderSettings, ...]
+    cookie_secrets: tuple[Secret, ...]
+    public_url: str = DEFAULT_PUBLIC_URL
+    base_path: str = ""
+    session_timeout: float = DEFAULT_SESSION_TIMEOUT
+    cookie_name: str = DEFAULT_COOKIE_NAME
+    cookie_secure: bool = False
+    http_timeout: float = DEFAULT_HTTP_TIMEOUT
+    access: AccessRules = field(default_factory=AccessRules)
+    log_level: str = "INFO"
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def redirect_uri(self) -> str:
+        """The callback URL to register at every provider."""
+        return f"{self.public_url}/auth/callback"
+
+    @property
+    def cookie_path(self) -> str:
+        return self.base_path or "/"
+
+    def provider(self, name: str) -> ProviderSettings | None:
+        for provider in self.providers:
+            if provider.name == name:
+                return provider
+        return None
+
+
+def read_environment(dotenv_path: str | Path | None = ".env") -> dict[str, str]:
+    """The process environment over the ``.env`` file: real variables win."""
+    merged: dict[str, str] = {}
+    if dotenv_path is not None and Path(dotenv_path).is_file():
+        merged.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+    merged.update(os.environ)
+    return merged
+
+
+def normalize_base_path(base_url_path: str | None) -> str:
+    """Streamlit's ``server.baseUrlPath`` ("app", "/app/") as a path prefix ("/app")."""
+    stripped = (base_url_path or "").strip().strip("/")
+    return f"/{stripped}" if stripped else ""
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from ``"600"``, ``"30s"``, ``"10m"``, ``"8h"`` or ``"1d"``; raises ValueError."""
+    match = _DURATION.match(text.strip().lower())
+    if not match:
+        raise ValueError(text)
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(text)
+
+
+def split_list(text: str | None) -> tuple[str, ...]:
+    if not text:
+        return ()
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+def load_settings(environ: Mapping[str, str], *, base_path: str = "") -> Settings:
+    """Validate the whole configuration; raise ``ConfigurationError`` with every problem."""
+    reader = EnvReader(environ)
+    base_path = normalize_base_path(base_path)
+
+    providers = _read_providers(reader)
+    public_url = _read_public_url(reader, base_path)
+    secrets = _read_cookie_secrets(reader, public_url)
+    timeout = _read_duration(reader, "AUTH_SESSION_TIMEOUT", DEFAULT_SESSION_TIMEOUT)
+    http_timeout = _read_http_timeout(reader)
+    secure = _read_cookie_secure(reader, public_url)
+    cookie_name = _read_cookie_name(reader, secure, base_path)
+    access = AccessRules(
+        allowed_domains=tuple(d.lower().lstrip("@") for d in split_list(reader.get("AUTH_ALLOWED_DOMAINS"))),
+        allowed_emails=tuple(e.lower() for e in split_list(reader.get("AUTH_ALLOWED_EMAILS"))),
+        required_roles=split_list(reader.get("AUTH_REQUIRED_ROLES")),
+        required_groups=split_list(reader.get("AUTH_REQUIRED_GROUPS")),
+    )
+    for provider in providers:
+        if provider.issuer_is_insecure():
+            reader.problem(
+                f"AUTH_{provider.env_name}_ISSUER must use https (plain http is accepted only "
+                "for a provider on this machine: localhost or 127.0.0.1)"
+            )
+
+    log_level = (reader.get("AUTH_LOG_LEVEL") or "INFO").upper()
+    if log_level not in LOG_LEVELS:
+        reader.problem(f"AUTH_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
+
+    if reader.problems:
+        raise ConfigurationError(reader.problems)
+    return Settings(
+        providers=tuple(providers),
+        cookie_secrets=secrets,
+        public_url=public_url,
+        base_path=base_path,
+        session_timeout=timeout,
+        cookie_name=cookie_name,
+        cookie_secure=secure,
+        http_timeout=http_timeout,
+        access=access,
+        log_level=log_level,
+        warnings=tuple(_unused_setting_warnings(reader, providers)),
+    )
+
+
+def _read_providers(reader: EnvReader) -> list[ProviderSettings]:
+    raw = reader.get("AUTH_PROVIDERS")
+    if raw is None:
+        reader.problem(
+            "AUTH_PROVIDERS is required: a comma-separated list of provider names, "
+            "e.g. AUTH_PROVIDERS=google or AUTH_PROVIDERS=google,keycloak"
+        )
+        return []
+    providers: list[ProviderSettings] = []
+    seen: set[str] = set()
+    for name in split_list(raw):
+        if not _PROVIDER_NAME.match(name):
+            reader.problem(
+                f"AUTH_PROVIDERS: {name!r} is not a valid provider name "
+                "(use letters, digits and underscores, starting with a letter)"
+            )
+            continue
+        if name.lower() in seen:
+            reader.problem(f"AUTH_PROVIDERS: {name.lower()!r} is listed twice")
+            continue
+        seen.add(name.lower())
+        provider = read_provider(reader, name.lower())
+        if provider is not None:
+            providers.append(provider)
+    if not seen and not reader.problems:
+        reader.problem("AUTH_PROVIDERS is empty: name at least one provider, e.g. AUTH_PROVIDERS=google")
+    return providers
+
+
+def _read_public_url(reader: EnvReader, base_path: str) -> str:
+    raw = reader.get("AUTH_PUBLIC_URL")
+    if raw is None:
+        return f"{DEFAULT_PUBLIC_URL}{base_path}"
+    url = raw.rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        reader.problem(
+            f"AUTH_PUBLIC_URL must be an absolute http(s) URL such as https://apps.example.com, got {raw!r}"
+        )
+        return url
+    if parts.query or parts.fragment:
+        reader.problem("AUTH_PUBLIC_URL must not contain a query string or fragment")
+    if parts.path.rstrip("/") != base_path:
+        reader.problem(
+            f"AUTH_PUBLIC_URL: its path {parts.path or '/'!r} must match Streamlit's "
+            f"server.baseUrlPath ({base_path or '/'!r}), because the app serves "
+            "<AUTH_PUBLIC_URL>/auth/callback"
+        )
+    return url
+
+
+def _read_cookie_secrets(reader: EnvReader, public_url: str) -> tuple[Secret, ...]:
+    raw = reader.secret("AUTH_COOKIE_SECRET")
+    if raw is None:
+        if not reader.has_problem_for("AUTH_COOKIE_SECRET"):
+            reader.problem(
+                "AUTH_COOKIE_SECRET is required: one or more comma-separated random secrets "
+                f"of at least {MIN_SECRET_LENGTH} characters (generate one with: {_GENERATE_HINT})"
+            )
+        return ()
+    secrets = tuple(Secret(part.strip()) for part in raw.value.split(",") if part.strip())
+    if not secrets:
+        reader.problem("AUTH_COOKIE_SECRET is empty")
+    for index, secret in enumerate(secrets, start=1):
+        if len(secret) < MIN_SECRET_LENGTH:
+            reader.problem(
+                f"AUTH_COOKIE_SECRET: secret #{index} is {len(secret)} characters long; each "
+                f"secret needs at least {MIN_SECRET_LENGTH} (generate one with: {_GENERATE_HINT})"
+            )
+        if DEV_SECRET_MARKER in secret.value and not is_loopback_host(urlsplit(public_url).hostname):
+            reader.problem(
+                f"AUTH_COOKIE_SECRET: secret #{index} is a published development secret and "
+                "AUTH_PUBLIC_URL is not on this machine; generate your own"
+            )
+    return secrets
+
+
+def _read_duration(reader: EnvReader, name: str, default: float) -> float:
+    raw = reader.get(name)
+    if raw is None:
+        return default
+    try:
+        seconds = parse_duration(raw)
+    except ValueError:
+        reader.problem(
+            f"{name}: {raw!r} is not a duration; use seconds (600) or a number with "
+            "s, m, h or d (30s, 10m, 8h, 1d)"
+        )
+        return default
+    if not 1 <= seconds <= MAX_SESSION_TIMEOUT:
+        reader.problem(f"{name} must be between 1s and 400d, got {raw!r}")
+        return default
+    return seconds
+
+
+def _read_http_timeout(reader: EnvReader) -> float:
+    raw = reader.get("AUTH_HTTP_TIMEOUT")
+    if raw is None:
+        return DEFAULT_HTTP_TIMEOUT
+    try:
+        seconds = parse_duration(raw)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 120:
+        reader.problem(f"AUTH_HTTP_TIMEOUT must be a duration between 0 and 120 seconds, got {raw!r}")
+        return DEFAULT_HTTP_TIMEOUT
+    return seconds
+
+
+def _read_cookie_secure(reader: EnvReader, public_url: str) -> bool:
+    default = urlsplit(public_url).scheme == "https"
+    raw = reader.get("AUTH_COOKIE_SECURE")
+    if raw is None:
+        return default
+    try:
+        return parse_bool(raw)
+    except ValueError:
+        reader.problem(f"AUTH_COOKIE_SECURE must be true or false, got {raw!r}")
+        return default
+
+
+def _read_cookie_name(reader: EnvReader, secure: bool, base_path: str) -> str:
+    name = reader.get("AUTH_COOKIE_NAME") or DEFAULT_COOKIE_NAME
+    if not _COOKIE_NAME.match(name):
+        reader.problem(
+            f"AUTH_COOKIE_NAME: {name!r} is not a valid cookie name (letters, digits, '-' and '_')"
+        )
+    # RFC 6265bis §4.1.3: browsers drop prefixed cookies that break the prefix's rules.
+    if name.startswith("__Secure-") and not secure:
+        reader.problem("AUTH_COOKIE_NAME starts with __Secure-, which needs AUTH_COOKIE_SECURE=true")
+    if name.startswith("__Host-") and (not secure or base_path):
+        reader.problem(
+            "AUTH_COOKIE_NAME starts with __Host-, which needs AUTH_COOKIE_SECURE=true "
+            "and an app served at the root path (no server.baseUrlPath)"
+        )
+    return name
+
+
+def _unused_setting_warnings(reader: EnvReader, providers: list[ProviderSettings]) -> list[str]:
+    """Name AUTH_* variables that nothing reads: usually a typo or a forgotten provider."""
+    configured = {provider.env_name for provider in providers}
+    known = set(GLOBAL_SETTINGS) | {
+        f"AUTH_{p}_{suffix}" for p in configured for suffix in PROVIDER_SUFFIXES
+    }
+    warnings = []
+    for name in sorted(reader.unread("AUTH_")):
+        match = re.match(r"^AUTH_([A-Z0-9_]+?)_(" + "|".join(PROVIDER_SUFFIXES) + r")$", name)
+        if match and match.group(1) not in configured:
+            warnings.append(
+                f"{name} is ignored: provider {match.group(1).lower()!r} is not in AUTH_PROVIDERS"
+            )
+            continue
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.8)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        warnings.append(f"{name} is not a setting this app reads{hint}")
+    return warnings

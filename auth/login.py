@@ -1,0 +1,157 @@
+"""The sign-in flow without HTTP plumbing: begin at the provider, complete at the callback.
+
+Kept free of Starlette so it can be driven directly by tests and the
+benchmark; ``auth.routes`` adapts it to requests and responses. Both steps
+block on the provider and must run in a worker thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .access import AccessPolicy
+from .claims import has_role_or_group_claims, identity_from_claims
+from .errors import AccessDenied, InvalidIdToken, LoginError, ProviderMisconfigured, ProviderRejected, UnknownProvider
+from .oidc import ProviderClient
+from .redirects import safe_next_path
+from .session import SessionCookie
+from .transaction import LoginTransaction, TransactionCookies
+
+logger = logging.getLogger("auth")
+
+
+@dataclass(frozen=True)
+class LoginStart:
+    authorization_url: str
+    transaction: LoginTransaction
+    cookie_name: str
+    cookie_value: str
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    identity: dict[str, Any]
+    session_cookie: str
+    next_path: str
+    transaction: LoginTransaction
+    dropped_claims: tuple[str, ...]
+
+
+class LoginFlow:
+    def __init__(
+        self,
+        *,
+        clients: Mapping[str, ProviderClient],
+        sessions: SessionCookie,
+        transactions: TransactionCookies,
+        access: AccessPolicy,
+        base_path: str = "",
+    ) -> None:
+        self.clients = dict(clients)
+        self.sessions = sessions
+        self.transactions = transactions
+        self.access = access
+        self.base_path = base_path
+
+    def client(self, provider: str | None) -> ProviderClient:
+        client = self.clients.get(provider or "")
+        if client is None:
+            raise UnknownProvider(f"unknown provider {provider!r}")
+        return client
+
+    def begin(self, provider: str | None, next_path: str | None, *, switch_account: bool = False) -> LoginStart:
+        """A new transaction and the provider URL to send the browser to.
+
+        ``switch_account`` asks the provider to let the user pick or log in
+        as someone else, for the "not allowed here" page.
+        """
+        client = self.client(provider)
+        transaction = LoginTransaction.start(client.name, safe_next_path(next_path, self.base_path))
+        url = client.authorization_url(transaction, switch_account=switch_account)
+        return LoginStart(
+            authorization_url=url,
+            transaction=transaction,
+            cookie_name=self.transactions.cookie_name(transaction.state),
+            cookie_value=self.transactions.seal(transaction),
+        )
+
+    def open_transaction(self, params: Mapping[str, str], cookies: Mapping[str, str]) -> LoginTransaction:
+        return self.transactions.open(cookies, params.get("state"))
+
+    def complete(self, transaction: LoginTransaction, params: Mapping[str, str]) -> LoginResult:
+        """Everything after the state check: provider error, mix-up check, code exchange,
+        ID-token validation, extra claims, access rules, the session cookie."""
+        client = self.client(transaction.provider)
+        if params.get("error"):
+            raise ProviderRejected(params["error"][:100], params.get("error_description", "")[:300])
+        # RFC 9207: when the provider names itself, it must be the one we sent the user to.
+        issuer_param = params.get("iss")
+        if issuer_param is not None and issuer_param not in client.settings.accepted_issuers:
+            raise ProviderMisconfigured(f"callback iss {issuer_param!r} is not provider {client.name}")
+        code = params.get("code")
+        if not code:
+            raise LoginError("callback without code", user_message="The sign-in response was incomplete.")
+        tokens = client.exchange_code(code, transaction)
+        validator = client.id_token_validator()
+        id_claims = validator.validate(tokens.id_token, client.key_set, transaction.nonce)
+        extra = self._extra_claims(client, id_claims, tokens.access_token)
+        identity = identity_from_claims(client.settings, id_claims, extra)
+        try:
+            self.access.check(identity, client.settings)
+        except AccessDenied as error:
+            error.account = identity.get("email") or identity.get("preferred_username") or identity["sub"]
+            raise
+        issued = self.sessions.issue(identity)
+        return LoginResult(
+            identity=identity,
+            session_cookie=issued.value,
+            next_path=transaction.next_path,
+            transaction=transaction,
+            dropped_claims=issued.dropped_claims,
+        )
+
+    def _extra_claims(
+        self, client: ProviderClient, id_claims: Mapping[str, Any], access_token: str | None
+    ) -> dict[str, Any]:
+        """Claims the ID token lacks, from userinfo and (Keycloak) the access token.
+
+        Some providers keep ID tokens minimal (Okta without a profile claim,
+        Keycloak's roles by default), so look further only when something is
+        missing. Userinfo counts only if its ``sub`` matches (OIDC Core §5.3.2);
+        an access token only if it verifies against the same keys and issuer.
+        """
+        wants_profile = "email" not in id_claims or "name" not in id_claims
+        wants_roles = client.settings.kind == "keycloak" and not has_role_or_group_claims(id_claims)
+        if access_token is None or not (wants_profile or wants_roles):
+            return {}
+        extra: dict[str, Any] = {}
+        try:
+            userinfo = client.userinfo(access_token)
+        except LoginError as error:
+            logger.warning("provider=%s userinfo unavailable: %s", client.name, error.detail)
+            userinfo = {}
+        if userinfo and userinfo.get("sub") == id_claims["sub"]:
+            extra.update(userinfo)
+        elif userinfo:
+            logger.warning("provider=%s userinfo sub differs from the ID token; ignored", client.name)
+        if wants_roles and not has_role_or_group_claims(extra):
+            extra.update(self._access_token_roles(client, id_claims, access_token))
+        return extra
+
+    @staticmethod
+    def _access_token_roles(
+        client: ProviderClient, id_claims: Mapping[str, Any], access_token: str
+    ) -> dict[str, Any]:
+        validator = client.id_token_validator()
+        try:
+            claims = validator.verify_signature(access_token, client.key_set)
+            validator.validate_iss(claims)
+        except InvalidIdToken as error:
+            logger.info("provider=%s access token not usable for roles: %s", client.name, error.detail)
+            return {}
+        if claims.get("sub") != id_claims["sub"]:
+            return {}
+        return {key: claims[key] for key in ("realm_access", "resource_access", "groups") if key in claims}

@@ -1,0 +1,253 @@
+"""One OpenID provider, as the relying party sees it: discovery, JWKS, the code flow.
+
+Every method here blocks on HTTP (``requests``) and has a timeout; the
+routes call them through a thread pool so Streamlit's event loop never
+waits on a provider. Failures become the specific ``LoginError`` subclasses
+the routes turn into pages.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote_plus
+
+import requests
+from authlib.integrations.base_client.errors import OAuthError
+from authlib.integrations.requests_client import OAuth2Session
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+from .errors import (
+    ProviderMisconfigured,
+    ProviderTimeout,
+    ProviderUnavailable,
+    TokenExchangeFailed,
+)
+from .id_token import IdTokenValidator, allowed_algorithms
+from .presets import ProviderSettings
+from .transaction import LoginTransaction
+
+logger = logging.getLogger("auth")
+
+METADATA_TTL = 3600.0  # refetch discovery hourly so endpoint changes are picked up
+REQUIRED_METADATA = ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri")
+
+
+@dataclass(frozen=True)
+class TokenResponse:
+    """The token endpoint's answer. Held only for the duration of the callback."""
+
+    id_token: str
+    access_token: str | None
+    raw: dict[str, Any]
+
+
+def encode_client_secret_basic(
+    auth: Any, method: str, uri: str, headers: dict[str, str], body: str
+) -> tuple[str, dict[str, str], str]:
+    """RFC 6749 §2.3.1: form-urlencode id and secret *before* HTTP Basic.
+
+    Authlib sends them raw, which breaks secrets with characters such as
+    ``+``, ``%`` or ``:`` at providers that decode as the RFC says (Keycloak
+    does). For the usual letters, digits, ``-`` and ``_`` both forms agree.
+    """
+    credentials = f"{quote_plus(auth.client_id)}:{quote_plus(auth.client_secret)}"
+    headers["Authorization"] = "Basic " + base64.b64encode(credentials.encode("utf-8")).decode("ascii")
+    return uri, headers, body
+
+
+class ProviderClient:
+    def __init__(
+        self,
+        settings: ProviderSettings,
+        *,
+        redirect_uri: str,
+        timeout: float,
+        clock: Callable[[], float] = time.time,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.settings = settings
+        self.redirect_uri = redirect_uri
+        self.timeout = timeout
+        self._clock = clock
+        self._http = session or requests.Session()
+        self._lock = threading.Lock()
+        self._metadata: dict[str, Any] | None = None
+        self._metadata_at = 0.0
+        self._jwks: KeySet | None = None
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    # -- discovery and keys ---------------------------------------------------
+
+    def metadata(self) -> dict[str, Any]:
+        """The discovery document, cached; a stale copy is used while the provider is down."""
+        with self._lock:
+            cached, fetched_at = self._metadata, self._metadata_at
+        if cached is not None and self._clock() - fetched_at < METADATA_TTL:
+            return cached
+        try:
+            document = self._get_json(self.settings.discovery_url, "discovery document")
+        except ProviderUnavailable:
+            if cached is not None:
+                logger.warning("provider=%s discovery refresh failed; using cached metadata", self.name)
+                return cached
+            raise
+        self.check_metadata(document)
+        with self._lock:
+            self._metadata, self._metadata_at = document, self._clock()
+        return document
+
+    def check_metadata(self, document: dict[str, Any]) -> None:
+        """OIDC Discovery §4.3: the document's issuer must equal the configured issuer exactly."""
+        missing = [field for field in REQUIRED_METADATA if not isinstance(document.get(field), str)]
+        if missing:
+            raise ProviderMisconfigured(
+                f"provider={self.name} discovery document lacks {', '.join(missing)}"
+            )
+        if document["issuer"] != self.settings.issuer:
+            raise ProviderMisconfigured(
+                f"provider={self.name} discovery issuer {document['issuer']!r} does not equal "
+                f"the configured issuer {self.settings.issuer!r}"
+            )
+        if not allowed_algorithms(document.get("id_token_signing_alg_values_supported")):
+            raise ProviderMisconfigured(
+                f"provider={self.name} advertises no asymmetric ID-token signing algorithm"
+            )
+
+    def key_set(self, force_refresh: bool = False) -> KeySet:
+        """The provider's signing keys; ``force_refresh`` after an unknown ``kid`` (key rotation)."""
+        with self._lock:
+            cached = self._jwks
+        if cached is not None and not force_refresh:
+            return cached
+        document = self._get_json(self.metadata()["jwks_uri"], "JWKS")
+        try:
+            keys = KeySet.import_key_set(document)  # type: ignore[arg-type]
+        except (JoseError, KeyError, TypeError, ValueError) as error:
+            raise ProviderMisconfigured(f"provider={self.name} JWKS is unusable: {type(error).__name__}") from error
+        with self._lock:
+            self._jwks = keys
+        return keys
+
+    def id_token_validator(self) -> IdTokenValidator:
+        return IdTokenValidator(
+            issuers=self.settings.accepted_issuers,
+            client_id=self.settings.client_id,
+            algorithms=allowed_algorithms(self.metadata().get("id_token_signing_alg_values_supported")),
+            clock=self._clock,
+        )
+
+    # -- the authorization code flow -----------------------------------------
+
+    def authorization_url(self, transaction: LoginTransaction, *, switch_account: bool = False) -> str:
+        """RFC 6749 §4.1.1 + RFC 7636 (S256) + OIDC ``nonce``."""
+        params = self.settings.authorization_params()
+        if switch_account:
+            params["prompt"] = "select_account" if self.settings.kind == "google" else "login"
+        client = self._oauth_client()
+        try:
+            url, _ = client.create_authorization_url(
+                self.metadata()["authorization_endpoint"],
+                state=transaction.state,
+                nonce=transaction.nonce,
+                code_verifier=transaction.code_verifier,
+                **params,
+            )
+        finally:
+            client.close()
+        return url
+
+    def exchange_code(self, code: str, transaction: LoginTransaction) -> TokenResponse:
+        """RFC 6749 §4.1.3 with the PKCE verifier; client authenticated by secret."""
+        endpoint = self.metadata()["token_endpoint"]
+        client = self._oauth_client()
+        try:
+            token = client.fetch_token(
+                endpoint,
+                code=code,
+                code_verifier=transaction.code_verifier,
+                timeout=self.timeout,
+            )
+        except requests.Timeout as error:
+            raise ProviderTimeout(f"provider={self.name} token endpoint timed out") from error
+        except requests.HTTPError as error:
+            status = error.response.status_code if error.response is not None else "?"
+            raise ProviderUnavailable(f"provider={self.name} token endpoint answered HTTP {status}") from error
+        except requests.RequestException as error:
+            raise ProviderUnavailable(
+                f"provider={self.name} token endpoint unreachable ({type(error).__name__})"
+            ) from error
+        except OAuthError as error:
+            raise TokenExchangeFailed(f"provider={self.name} token endpoint: {error.error}") from error
+        except ValueError as error:
+            raise ProviderUnavailable(f"provider={self.name} token endpoint answered no JSON object") from error
+        finally:
+            client.close()
+        id_token = token.get("id_token")
+        if not isinstance(id_token, str):
+            raise TokenExchangeFailed(f"provider={self.name} token response has no id_token")
+        access_token = token.get("access_token")
+        return TokenResponse(
+            id_token=id_token,
+            access_token=access_token if isinstance(access_token, str) else None,
+            raw=dict(token),
+        )
+
+    def userinfo(self, access_token: str) -> dict[str, Any]:
+        """OIDC Core §5.3; used only when the ID token lacks claims we need."""
+        endpoint = self.metadata().get("userinfo_endpoint")
+        if not isinstance(endpoint, str):
+            return {}
+        return self._get_json(endpoint, "userinfo", headers={"Authorization": f"Bearer {access_token}"})
+
+    # -- plumbing -------------------------------------------------------------
+
+    def token_endpoint_auth_method(self) -> str:
+        """Configured, or the first of basic/post the provider supports (basic is the spec default)."""
+        if self.settings.token_auth_method:
+            return self.settings.token_auth_method
+        supported = self.metadata().get("token_endpoint_auth_methods_supported") or ["client_secret_basic"]
+        for method in ("client_secret_basic", "client_secret_post"):
+            if method in supported:
+                return method
+        return "client_secret_basic"
+
+    def _oauth_client(self) -> OAuth2Session:
+        client = OAuth2Session(
+            client_id=self.settings.client_id,
+            client_secret=self.settings.client_secret.value,
+            scope=" ".join(self.settings.scopes),
+            redirect_uri=self.redirect_uri,
+            code_challenge_method="S256",
+            token_endpoint_auth_method=self.token_endpoint_auth_method(),
+        )
+        client.register_client_auth_method(("client_secret_basic", encode_client_secret_basic))
+        return client
+
+    def _get_json(self, url: str, what: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+        try:
+            response = self._http.get(
+                url, timeout=self.timeout, headers={"Accept": "application/json", **(headers or {})}
+            )
+        except requests.Timeout as error:
+            raise ProviderTimeout(f"provider={self.name} {what} timed out") from error
+        except requests.RequestException as error:
+            raise ProviderUnavailable(f"provider={self.name} {what} unreachable ({type(error).__name__})") from error
+        if response.status_code != 200:
+            raise ProviderUnavailable(f"provider={self.name} {what} answered HTTP {response.status_code}")
+        try:
+            document = response.json()
+        except ValueError as error:
+            raise ProviderUnavailable(f"provider={self.name} {what} is not JSON") from error
+        if not isinstance(document, dict):
+            raise ProviderUnavailable(f"provider={self.name} {what} is not a JSON object")
+        return document

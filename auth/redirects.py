@@ -1,0 +1,45 @@
+"""Where a user may be sent after signing in: only back into this app.
+
+An open redirect on a login endpoint turns our domain into a phishing
+trampoline (``/auth/login?next=https://evil.example``), so ``next`` must be
+a path on this origin under the app's base path, and anything doubtful
+falls back to the app's root.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+MAX_NEXT_LENGTH = 2048
+
+
+def app_root(base_path: str) -> str:
+    return f"{base_path}/"
+
+
+def safe_next_path(value: str | None, base_path: str = "") -> str:
+    """``value`` if it is a same-origin path inside the app, else the app's root.
+
+    Rejected: absolute URLs (``https://…``), scheme-relative (``//host``) and
+    backslash tricks browsers treat as such (``/\\host``), any scheme
+    (``javascript:``), control characters, dot segments, paths outside the
+    base path, and our own ``/auth/`` routes (a redirect loop).
+    """
+    root = app_root(base_path)
+    if not value or len(value) > MAX_NEXT_LENGTH:
+        return root
+    if not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return root
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in value):
+        return root
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return root
+    segments = parts.path.split("/")
+    if any(segment in {".", ".."} for segment in segments):
+        return root
+    if base_path and not (parts.path == base_path or parts.path.startswith(base_path + "/")):
+        return root
+    if parts.path.startswith(f"{base_path}/auth/") or parts.path == f"{base_path}/auth":
+        return root
+    return value

@@ -1,0 +1,144 @@
+"""``Auth``: the one object an app creates; it wires the parts together.
+
+Created once per process in the app's launcher (``app.py``), which hands
+``auth.routes`` to ``st.App`` and lets page scripts import the same
+instance. Protocol logic lives in the modules it composes; the Streamlit
+calls live in ``auth.ui``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from starlette.routing import Route
+
+from . import ui
+
+from .access import AccessPolicy
+from .config import Settings, load_settings, read_environment
+from .errors import ConfigurationError
+from .login import LoginFlow
+from .oidc import ProviderClient
+from .routes import AuthRoutes
+from .session import SessionCookie
+from .transaction import TransactionCookies
+from .user import User
+
+logger = logging.getLogger("auth")
+
+
+class Auth:
+    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.sessions = SessionCookie(
+            settings.cookie_secrets,
+            name=settings.cookie_name,
+            timeout=settings.session_timeout,
+            clock=clock,
+            accepted_issuers={p.name: p.accepted_issuers for p in settings.providers},
+        )
+        self.transactions = TransactionCookies(
+            settings.cookie_secrets, cookie_prefix=settings.cookie_name, clock=clock
+        )
+        self.clients = {
+            p.name: ProviderClient(p, redirect_uri=settings.redirect_uri, timeout=settings.http_timeout, clock=clock)
+            for p in settings.providers
+        }
+        self.flow = LoginFlow(
+            clients=self.clients,
+            sessions=self.sessions,
+            transactions=self.transactions,
+            access=AccessPolicy(settings.access),
+            base_path=settings.base_path,
+        )
+        self.http = AuthRoutes(self.flow, settings)
+
+    @classmethod
+    def from_environment(
+        cls,
+        *,
+        dotenv_path: str | Path | None = ".env",
+        environ: Mapping[str, str] | None = None,
+        base_path: str | None = None,
+    ) -> Auth:
+        """Settings from the environment over ``.env``; raises ``ConfigurationError``.
+
+        ``base_path`` defaults to Streamlit's ``server.baseUrlPath``, so the
+        routes and cookies follow wherever Streamlit serves the app.
+        """
+        env = dict(environ) if environ is not None else read_environment(dotenv_path)
+        if base_path is None:
+            from streamlit import config as streamlit_config
+
+            base_path = streamlit_config.get_option("server.baseUrlPath") or ""
+        settings = load_settings(env, base_path=base_path)
+        configure_logging(settings.log_level)
+        for warning in settings.warnings:
+            logger.warning("configuration: %s", warning)
+        return cls(settings)
+
+    @classmethod
+    def from_environment_or_exit(cls, **kwargs: object) -> Auth:
+        """For launchers: print the configuration problems and stop, without a traceback."""
+        try:
+            return cls.from_environment(**kwargs)  # type: ignore[arg-type]
+        except ConfigurationError as error:
+            print(error, file=sys.stderr)
+            raise SystemExit(2) from None
+
+    @property
+    def routes(self) -> list[Route]:
+        """The ``/auth/*`` routes for ``st.App(..., routes=auth.routes)``."""
+        return self.http.routes()
+
+    # -- the Streamlit-facing API (see auth.ui) ---------------------------------
+
+    def current_user(self) -> User | None:
+        """The signed-in user of this rerun, or None. Never shows anything."""
+        return ui.current_user(self)
+
+    def require_login(self, *, show_account: bool = True) -> User:
+        """The signed-in user; otherwise shows the login page and stops the script."""
+        return ui.require_login(self, show_account=show_account)
+
+    def require_role(self, *roles: str) -> User:
+        """The signed-in user if they have any of ``roles``; otherwise a refusal and stop."""
+        return ui.require_access(self, roles=roles)
+
+    def require_group(self, *groups: str) -> User:
+        return ui.require_access(self, groups=groups)
+
+    def restrict(self, page: object, *, roles: Sequence[str] = (), groups: Sequence[str] = ()) -> ui.RestrictedPage:
+        """Mark an ``st.Page`` as visible only to users with any of ``roles`` / ``groups``."""
+        return ui.RestrictedPage(page, roles=tuple(roles), groups=tuple(groups))
+
+    def navigation(self, pages: Sequence[object]) -> object:
+        """``st.navigation`` for the signed-in user: pages they may not open are hidden
+        from the menu and answer with a refusal when opened by URL."""
+        return ui.navigation(self, pages)
+
+    def login_url(self, provider: str, next_path: str | None = None) -> str:
+        return self.http.login_href(provider, next_path or f"{self.settings.base_path}/")
+
+    @property
+    def logout_url(self) -> str:
+        return f"{self.settings.base_path}/auth/logout"
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Give the ``auth`` logger a stderr handler unless the app configured one.
+
+    Streamlit configures only its own loggers, so without this our sign-in
+    lines would be dropped.
+    """
+    auth_logger = logging.getLogger("auth")
+    if not auth_logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s auth: %(message)s"))
+        auth_logger.addHandler(handler)
+        auth_logger.propagate = False
+    auth_logger.setLevel(logging.getLevelNamesMapping().get(level.upper(), logging.INFO))

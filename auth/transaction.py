@@ -1,0 +1,121 @@
+"""The login transaction: what the callback must check, carried by the browser itself.
+
+Between ``/auth/login`` and ``/auth/callback`` we must remember ``state``,
+``nonce``, the PKCE ``code_verifier``, the provider and where to return. A
+signed, HttpOnly, short-lived cookie holds them, so no server memory is
+shared between processes and only the browser that started a sign-in can
+finish it (a stolen callback URL is useless elsewhere). Each transaction has
+its own cookie, named after its state, so two tabs signing in at once do not
+overwrite each other.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from itsdangerous import BadData
+
+from .errors import LoginTransactionMissing, StateMismatch
+from .secret import Secret
+from .session import Clock, timed_serializer
+
+TRANSACTION_SALT = "streamlit-oidc-auth.login-transaction.v1"
+TRANSACTION_MAX_AGE = 600  # seconds a user may spend at the provider's login page
+_NAME_STATE_CHARS = 16
+
+
+@dataclass(frozen=True)
+class LoginTransaction:
+    provider: str
+    state: str
+    nonce: str
+    code_verifier: str
+    next_path: str
+
+    @property
+    def code_challenge(self) -> str:
+        """RFC 7636 §4.2: BASE64URL(SHA256(code_verifier))."""
+        return create_s256_code_challenge(self.code_verifier)
+
+    @classmethod
+    def start(cls, provider: str, next_path: str) -> LoginTransaction:
+        """Fresh random values: 256-bit state and nonce, a 43+ character verifier (RFC 7636 §4.1)."""
+        return cls(
+            provider=provider,
+            state=secrets.token_urlsafe(32),
+            nonce=secrets.token_urlsafe(32),
+            code_verifier=secrets.token_urlsafe(64),
+            next_path=next_path,
+        )
+
+
+class TransactionCookies:
+    """Seals transactions into cookies and opens them, exactly once each."""
+
+    def __init__(
+        self, secrets: Sequence[Secret], *, cookie_prefix: str, clock: Clock = time.time
+    ) -> None:
+        self._serializer = timed_serializer(secrets, TRANSACTION_SALT, clock)
+        self._prefix = f"{cookie_prefix}_tx_"
+        self._spent = _SpentStates(TRANSACTION_MAX_AGE, clock)
+
+    def cookie_name(self, state: str) -> str:
+        return self._prefix + "".join(c for c in state[:_NAME_STATE_CHARS] if c.isalnum() or c in "-_")
+
+    def seal(self, transaction: LoginTransaction) -> str:
+        return self._serializer.dumps(asdict(transaction))
+
+    def open(self, cookies: Mapping[str, str], state: str | None) -> LoginTransaction:
+        """The transaction this ``state`` belongs to; raises if absent, forged or reused.
+
+        The state comparison is constant-time, and a state is accepted once per
+        process even if the browser (or an attacker holding the cookie) replays
+        the callback; the provider's single-use code is the second line.
+        """
+        if not state:
+            raise StateMismatch("callback without state")
+        sealed = cookies.get(self.cookie_name(state))
+        if sealed is None:
+            if any(name.startswith(self._prefix) for name in cookies):
+                raise StateMismatch("state matches no login transaction of this browser")
+            raise LoginTransactionMissing("no login transaction cookie")
+        try:
+            data = self._serializer.loads(sealed, max_age=TRANSACTION_MAX_AGE)
+            transaction = LoginTransaction(**data)
+        except (BadData, TypeError) as error:
+            raise LoginTransactionMissing(f"unusable transaction cookie: {type(error).__name__}") from error
+        if not hmac.compare_digest(transaction.state.encode(), state.encode()):
+            raise StateMismatch("state differs from the transaction's")
+        if not self._spent.claim(transaction.state):
+            raise LoginTransactionMissing("state already used")
+        return transaction
+
+    def names_in(self, cookies: Mapping[str, str]) -> list[str]:
+        return [name for name in cookies if name.startswith(self._prefix)]
+
+
+class _SpentStates:
+    """States already consumed in this process, forgotten once their cookie has expired anyway."""
+
+    def __init__(self, ttl: float, clock: Clock) -> None:
+        self._ttl = ttl
+        self._clock = clock
+        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def claim(self, state: str) -> bool:
+        now = self._clock()
+        with self._lock:
+            while self._seen and next(iter(self._seen.values())) < now - self._ttl:
+                self._seen.popitem(last=False)
+            if state in self._seen:
+                return False
+            self._seen[state] = now
+            return True

@@ -1,0 +1,185 @@
+"""What the user sees inside Streamlit: the login page, the account panel, page rules.
+
+No protocol logic here: the cookie is verified by ``SessionCookie`` on every
+rerun (``st.context.cookies`` carries the browser's cookies), and links go
+to the ``/auth/*`` routes, which do the real work outside Streamlit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from html import escape
+from typing import TYPE_CHECKING
+from urllib.parse import urlencode, urlsplit
+
+import streamlit as st
+
+from .redirects import app_root, safe_next_path
+from .user import User
+
+if TYPE_CHECKING:
+    from .service import Auth
+
+# How often an idle page re-checks its session. Short enough that a page
+# never shows protected content much past expiry, long enough to be free.
+MAX_RECHECK_SECONDS = 15.0
+MIN_RECHECK_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class RestrictedPage:
+    """An ``st.Page`` that only users with any of ``roles`` (or ``groups``) may open."""
+
+    page: object
+    roles: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+
+    def admits(self, user: User) -> bool:
+        if self.roles and not user.has_role(*self.roles):
+            return False
+        if self.groups and not user.in_group(*self.groups):
+            return False
+        return True
+
+    def describe(self) -> str:
+        needs = []
+        if self.roles:
+            needs.append(("the role " if len(self.roles) == 1 else "one of the roles ") + ", ".join(self.roles))
+        if self.groups:
+            needs.append(("the group " if len(self.groups) == 1 else "one of the groups ") + ", ".join(self.groups))
+        return " and ".join(needs)
+
+
+def recheck_interval(timeout: float) -> float:
+    return min(MAX_RECHECK_SECONDS, max(MIN_RECHECK_SECONDS, timeout / 20))
+
+
+def current_user(auth: Auth) -> User | None:
+    return auth.sessions.verify(st.context.cookies.get(auth.settings.cookie_name))
+
+
+def require_login(auth: Auth, *, show_account: bool = True) -> User:
+    cookie = st.context.cookies.get(auth.settings.cookie_name)
+    user = auth.sessions.verify(cookie)
+    if user is None:
+        login_page(auth, ended=cookie is not None)
+        st.stop()
+    if show_account:
+        with st.sidebar:
+            account_panel(auth, user)
+    return user
+
+
+def require_access(auth: Auth, *, roles: Sequence[str] = (), groups: Sequence[str] = ()) -> User:
+    user = require_login(auth)
+    rule = RestrictedPage(page=None, roles=tuple(roles), groups=tuple(groups))
+    if not rule.admits(user):
+        refusal(rule)
+        st.stop()
+    return user
+
+
+def navigation(auth: Auth, pages: Sequence[object]) -> object:
+    user = require_login(auth)
+    visible = []
+    for item in pages:
+        if not isinstance(item, RestrictedPage):
+            visible.append(item)
+        elif item.admits(user):
+            visible.append(item.page)
+        else:
+            visible.append(_refusal_page(item))
+    return st.navigation(visible)
+
+
+def refusal(rule: RestrictedPage) -> None:
+    st.error(f"You do not have access to this page. It needs {rule.describe()}.", icon=":material/block:")
+
+
+def _refusal_page(rule: RestrictedPage) -> object:
+    """Stands in for a page the user may not open: same URL, hidden from the menu."""
+    page = rule.page
+
+    def refused() -> None:
+        refusal(rule)
+
+    return st.Page(
+        refused,
+        title=getattr(page, "title", "Restricted"),
+        url_path=getattr(page, "url_path", None),
+        visibility="hidden",
+    )
+
+
+def current_path(base_path: str) -> str:
+    """The path and query the browser shows, to come back to after signing in."""
+    url = st.context.url
+    path = urlsplit(url).path if url else app_root(base_path)
+    pairs = [(key, value) for key in st.query_params for value in st.query_params.get_all(key)]
+    return safe_next_path(f"{path}?{urlencode(pairs)}" if pairs else path, base_path)
+
+
+def login_page(auth: Auth, *, ended: bool = False) -> None:
+    settings = auth.settings
+    next_path = current_path(settings.base_path)
+    st.title("Sign in")
+    if ended:
+        st.info("Your session has ended. Please sign in again.", icon=":material/schedule:")
+    st.write("Choose how you want to sign in to continue.")
+    buttons = "".join(
+        _login_button(auth.http.login_href(provider.name, next_path), provider.label, provider.icon)
+        for provider in settings.providers
+    )
+    st.markdown(f'<div style="display:flex;flex-direction:column;gap:.6rem;max-width:22rem">{buttons}</div>',
+                unsafe_allow_html=True)
+    if next_path != app_root(settings.base_path):
+        st.caption(f"After signing in you will return to `{next_path}`.")
+
+
+def account_panel(auth: Auth, user: User) -> None:
+    st.markdown(f"Signed in as **{escape(user.name)}**")
+    if user.email and user.email != user.name:
+        st.caption(user.email)
+    st.fragment(_session_clock, run_every=timedelta(seconds=recheck_interval(auth.settings.session_timeout)))(auth)
+    st.markdown(
+        f'<a href="{escape(auth.logout_url, quote=True)}" target="_self">Log out</a>',
+        unsafe_allow_html=True,
+    )
+
+
+def _session_clock(auth: Auth) -> None:
+    """Runs on a timer: switches an idle page to the login view soon after expiry."""
+    user = current_user(auth)
+    if user is None:
+        st.rerun(scope="app")
+    st.caption(f"Session ends in {format_remaining(user.seconds_left(auth.sessions.now()))}")
+
+
+def format_remaining(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min" if minutes >= 10 else f"{minutes} min {seconds} s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes} min"
+    return f"{hours // 24} days"
+
+
+def _login_button(href: str, label: str, icon: str | None) -> str:
+    icon_html = ""
+    if icon and icon.startswith(("https://", "http://", "data:image/")):
+        icon_html = f'<img src="{escape(icon, quote=True)}" alt="" width="18" height="18" style="margin-right:.5rem">'
+    elif icon:
+        icon_html = f'<span style="margin-right:.5rem">{escape(icon)}</span>'
+    return (
+        f'<a href="{escape(href, quote=True)}" target="_self" '
+        'style="display:flex;align-items:center;justify-content:center;padding:.6rem 1rem;'
+        "border:1px solid rgba(49,51,63,.2);border-radius:.5rem;text-decoration:none;"
+        'color:inherit;font-weight:500">'
+        f"{icon_html}Sign in with {escape(label)}</a>"
+    )

@@ -1,0 +1,930 @@
+"""A small but real OpenID Connect provider for tests, served over HTTP on 127.0.0.1.
+
+Why this exists: the off-the-shelf mock provider only produces "happy path" tokens of one
+shape. The login layer must also cope with Keycloak-shaped tokens (roles in
+``realm_access``/``resource_access``, sometimes only in the access token), Google-shaped
+tokens (``hd``), provider faults (HTTP 500, slowness, ``invalid_grant``), key rotation,
+issuer mismatch and provider clock skew. This provider produces all of those on demand.
+
+It is a genuine HTTP server (Starlette app under uvicorn, in a daemon thread) so the product
+is exercised through its real HTTP client code, not through monkeypatching::
+
+    with LocalProvider(users=keycloak_users("app"), client_id="app", client_secret="s3cret",
+                       issuer_path="/realms/demo") as provider:
+        provider.token_fault = "500"          # knobs may be changed between requests
+        ...
+        provider.reset()                      # knobs back to defaults, recordings cleared
+
+Knobs are plain attributes read on every request; the server thread only reads them, the
+test thread only writes them, so no locking is needed beyond what the GIL gives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import hmac
+import html
+import re
+import secrets
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit
+
+import uvicorn
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = [
+    "LocalProvider",
+    "ProviderUser",
+    "generate_signing_key",
+    "google_users",
+    "keycloak_users",
+]
+
+#: Claims Keycloak uses for authorisation data; see ``LocalProvider.roles_in_id_token``.
+ROLE_CLAIMS: tuple[str, ...] = ("realm_access", "resource_access", "groups")
+
+_AUTHORIZE_PATH = "/protocol/openid-connect/auth"
+_TOKEN_PATH = "/protocol/openid-connect/token"
+_USERINFO_PATH = "/protocol/openid-connect/userinfo"
+_JWKS_PATH = "/protocol/openid-connect/certs"
+_END_SESSION_PATH = "/protocol/openid-connect/logout"
+_DISCOVERY_PATH = "/.well-known/openid-configuration"
+
+_TOKEN_FAULTS = frozenset({"500", "slow", "invalid_grant"})
+_DISCOVERY_FAULTS = frozenset({"500", "slow"})
+# RFC 7636 section 4.1: 43-128 characters from the unreserved set.
+_VERIFIER_RE = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
+_ISSUER_PATH_RE = re.compile(r"(/[A-Za-z0-9\-._~]+)*")
+
+
+@dataclass
+class ProviderUser:
+    """An account at the provider: ``sub`` plus the claims released about it.
+
+    ``claims`` go verbatim into the ID token, userinfo and (for role claims) the access
+    token, so their shape decides whether tokens look like Keycloak's or Google's.
+    """
+
+    sub: str
+    claims: dict[str, Any] = field(default_factory=dict)
+
+
+def generate_signing_key(kid: str | None = None) -> RSAKey:
+    """Make a fresh RS256 key; tests also use it to build a key for ``sign_with``."""
+    return RSAKey.generate_key(2048, parameters={"kid": kid or f"k-{secrets.token_hex(4)}"})
+
+
+def keycloak_users(client_id: str) -> list[ProviderUser]:
+    """Alice (admin) and Bob (user) as a Keycloak realm would describe them.
+
+    Keycloak subjects are UUIDs, not usernames, so products must not confuse ``sub`` with
+    ``preferred_username``; ``login_hint="alice"`` still works (matched on the username).
+    """
+    return [
+        ProviderUser(
+            sub="5c1f7a2e-9a43-4f0e-8d6b-2f9a1c3e7b10",
+            claims={
+                "email": "alice@example.com",
+                "email_verified": True,
+                "name": "Alice Admin",
+                "preferred_username": "alice",
+                "given_name": "Alice",
+                "family_name": "Admin",
+                "realm_access": {"roles": ["admin", "user"]},
+                "resource_access": {client_id: {"roles": ["editor"]}},
+                "groups": ["admins"],
+            },
+        ),
+        ProviderUser(
+            sub="b7d2c9e4-1f60-4a8b-9c35-6e0d4a2f8c71",
+            claims={
+                "email": "bob@example.com",
+                "email_verified": True,
+                "name": "Bob User",
+                "preferred_username": "bob",
+                "given_name": "Bob",
+                "family_name": "User",
+                "realm_access": {"roles": ["user"]},
+                "resource_access": {client_id: {"roles": ["viewer"]}},
+                "groups": ["analysts"],
+            },
+        ),
+    ]
+
+
+def google_users() -> list[ProviderUser]:
+    """A Workspace user (has ``hd``) and a consumer account (no ``hd``), as Google issues them.
+
+    Google subjects are long numeric strings; ``login_hint`` may be the e-mail address.
+    """
+    return [
+        ProviderUser(
+            sub="108234567890123456789",
+            claims={
+                "email": "ann@corp.example",
+                "email_verified": True,
+                "hd": "corp.example",
+                "name": "Ann Corp",
+                "given_name": "Ann",
+                "family_name": "Corp",
+                "picture": "https://lh3.googleusercontent.example/a/ann=s96-c",
+            },
+        ),
+        ProviderUser(
+            sub="117654321098765432109",
+            claims={
+                "email": "gus@gmail.example",
+                "email_verified": True,
+                "name": "Gus Gmail",
+                "given_name": "Gus",
+                "family_name": "Gmail",
+                "picture": "https://lh3.googleusercontent.example/a/gus=s96-c",
+            },
+        ),
+    ]
+
+
+@dataclass
+class _Login:
+    """What a completed sign-in grants; shared by authorization codes and refresh tokens."""
+
+    sub: str
+    client_id: str
+    scope: str
+    nonce: str | None
+    sid: str
+    auth_time: float
+
+
+@dataclass
+class _Code:
+    login: _Login
+    redirect_uri: str
+    code_challenge: str
+    issued: float  # time.monotonic(); code lifetime is provider-internal, so not skewed
+    used: bool = False
+
+
+@dataclass
+class _AccessGrant:
+    sub: str
+    expires: float  # time.monotonic()
+
+
+@dataclass
+class _AuthorizeRequest:
+    client_id: str
+    redirect_uri: str
+    state: str | None
+    scope: str
+    nonce: str | None
+    code_challenge: str
+
+
+class _OAuthError(Exception):
+    """An RFC 6749 error for the token endpoint; turned into a JSON response."""
+
+    def __init__(self, error: str, description: str, status: int = 400) -> None:
+        super().__init__(f"{error}: {description}")
+        self.error = error
+        self.description = description
+        self.status = status
+
+
+class _DateHeader:
+    """ASGI middleware setting ``Date`` from the provider's (possibly skewed) clock.
+
+    uvicorn's own ``date`` header is switched off (``date_header=False``); this one is
+    shifted by ``date_offset_seconds`` so clients see a provider whose clock is off.
+    """
+
+    def __init__(self, app: ASGIApp, provider: LocalProvider) -> None:
+        self._app = app
+        self._provider = provider
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+
+        async def send_with_date(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                stamp = formatdate(self._provider._now(), usegmt=True).encode("latin-1")
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"date"]
+                message = {**message, "headers": [*headers, (b"date", stamp)]}
+            await send(message)
+
+        await self._app(scope, receive, send_with_date)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn server that signals a ``threading.Event`` once it is accepting connections."""
+
+    def __init__(self, config: uvicorn.Config, ready: threading.Event) -> None:
+        super().__init__(config)
+        self._ready = ready
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        self._ready.set()
+
+
+class LocalProvider:
+    """An OpenID Connect provider on 127.0.0.1 with knobs for faults and token shapes.
+
+    Knobs (see ``reset()`` for defaults), read on every request:
+
+    - ``discovery_issuer``: advertise this ``issuer`` in discovery instead of the real one.
+    - ``token_fault``: ``None``, ``"500"`` (HTML 500), ``"slow"`` (wait ``slow_seconds``
+      then answer normally) or ``"invalid_grant"`` (400 JSON).
+    - ``discovery_fault``: ``None``, ``"500"`` or ``"slow"``.
+    - ``slow_seconds``: how long ``"slow"`` waits; ``stop()`` cuts the wait short.
+    - ``authorize_error``: e.g. ``"access_denied"``: authorize redirects back with it.
+    - ``id_token_claims_override``: merged into ID token claims; ``None`` values delete.
+    - ``sign_with``: sign ID tokens with this key (not in JWKS). The header ``kid`` is the
+      key's own ``kid`` if it has one, else the current key's ``kid`` (a pure bad signature).
+    - ``date_offset_seconds``: provider clock skew: shifts the ``Date`` header and the
+      ``iat``/``exp``/``auth_time`` of issued tokens.
+    - ``id_token_lifetime`` / ``access_token_lifetime`` (seconds), ``code_lifetime``.
+    - ``roles_in_id_token``: when ``False`` (Keycloak's default), ``realm_access``,
+      ``resource_access`` and ``groups`` appear only in the access token; userinfo keeps
+      ``groups`` but not the role claims.
+    - ``advertise``: extra/overriding discovery fields; a ``None`` value removes the field.
+
+    Recordings: ``authorize_requests`` (query of each GET authorize), ``token_requests``
+    (``{"form": ..., "auth_method": ...}``), ``end_session_requests``, ``discovery_hits``,
+    ``jwks_hits``, ``userinfo_hits``.
+
+    Sign-in: ``login_hint`` naming a user (its ``sub``, ``preferred_username`` or ``email``)
+    approves at once; otherwise the authorize page offers one button per user (value =
+    ``sub``, label = ``preferred_username``, else ``email``, else ``sub``). ID tokens are only
+    issued when the scope contains ``openid``; they carry ``at_hash`` like real providers'.
+
+    Single client (``client_id``/``client_secret``). ``redirect_uris=None`` accepts any
+    absolute http(s) redirect URI; pass a list to enforce exact registration.
+    """
+
+    # Knobs (declared for type checkers; values set in reset()).
+    discovery_issuer: str | None
+    authorize_error: str | None
+    id_token_claims_override: dict[str, Any]
+    sign_with: RSAKey | None
+    date_offset_seconds: float
+    slow_seconds: float
+    id_token_lifetime: int
+    access_token_lifetime: int
+    code_lifetime: float
+    roles_in_id_token: bool
+    advertise: dict[str, Any]
+    # Recordings.
+    authorize_requests: list[dict[str, str]]
+    token_requests: list[dict[str, Any]]
+    end_session_requests: list[dict[str, str]]
+    discovery_hits: int
+    jwks_hits: int
+    userinfo_hits: int
+
+    def __init__(
+        self,
+        users: Iterable[ProviderUser],
+        client_id: str = "app",
+        client_secret: str = "s3cret",
+        issuer_path: str = "",
+        redirect_uris: Sequence[str] | None = None,
+    ) -> None:
+        if not _ISSUER_PATH_RE.fullmatch(issuer_path):
+            raise ValueError(f"issuer_path must be '' or like '/realms/demo', got {issuer_path!r}")
+        self.users: dict[str, ProviderUser] = {user.sub: user for user in users}
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.issuer_path = issuer_path
+        self.redirect_uris = list(redirect_uris) if redirect_uris is not None else None
+
+        self._key: RSAKey = generate_signing_key()
+        self._codes: dict[str, _Code] = {}
+        self._access_tokens: dict[str, _AccessGrant] = {}
+        self._refresh_tokens: dict[str, _Login] = {}
+
+        self._port: int | None = None
+        self._sock: socket.socket | None = None
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._startup_error: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+        self._token_fault: str | None = None
+        self._discovery_fault: str | None = None
+        self.reset()
+
+    # ------------------------------------------------------------------ knobs
+
+    def reset(self) -> None:
+        """Put every knob back to its default and clear recordings (keeps users and keys)."""
+        self.discovery_issuer = None
+        self.token_fault = None
+        self.discovery_fault = None
+        self.slow_seconds = 5.0
+        self.authorize_error = None
+        self.id_token_claims_override = {}
+        self.sign_with = None
+        self.date_offset_seconds = 0.0
+        self.id_token_lifetime = 300
+        self.access_token_lifetime = 300
+        self.code_lifetime = 60.0
+        self.roles_in_id_token = True
+        self.advertise = {}
+        self.authorize_requests = []
+        self.token_requests = []
+        self.end_session_requests = []
+        self.discovery_hits = 0
+        self.jwks_hits = 0
+        self.userinfo_hits = 0
+
+    @property
+    def token_fault(self) -> str | None:
+        """Fault injected at the token endpoint; validated so a typo fails in the test."""
+        return self._token_fault
+
+    @token_fault.setter
+    def token_fault(self, value: str | None) -> None:
+        if value is not None and value not in _TOKEN_FAULTS:
+            raise ValueError(f"token_fault must be None or one of {sorted(_TOKEN_FAULTS)}")
+        self._token_fault = value
+
+    @property
+    def discovery_fault(self) -> str | None:
+        """Fault injected at the discovery endpoint; validated like ``token_fault``."""
+        return self._discovery_fault
+
+    @discovery_fault.setter
+    def discovery_fault(self, value: str | None) -> None:
+        if value is not None and value not in _DISCOVERY_FAULTS:
+            raise ValueError(f"discovery_fault must be None or one of {sorted(_DISCOVERY_FAULTS)}")
+        self._discovery_fault = value
+
+    def rotate_keys(self) -> str:
+        """Replace the signing key with a new one (new ``kid``); returns the new ``kid``.
+
+        The old key leaves the JWKS at once, as after an abrupt rotation, so tokens signed
+        earlier no longer verify against a freshly fetched JWKS.
+        """
+        old_kid = self._key.kid
+        new_key = generate_signing_key()
+        while new_key.kid == old_kid:
+            new_key = generate_signing_key()
+        self._key = new_key
+        return self.current_kid
+
+    @property
+    def signing_key(self) -> RSAKey:
+        """The current private signing key (the one published in JWKS)."""
+        return self._key
+
+    @property
+    def current_kid(self) -> str:
+        kid = self._key.kid
+        if kid is None:
+            raise RuntimeError("signing key has no kid")
+        return kid
+
+    def jwks(self) -> dict[str, Any]:
+        """The public JWK set, exactly as served at ``jwks_uri``."""
+        public = self._key.as_dict(private=False)
+        return {"keys": [{**public, "use": "sig", "alg": "RS256"}]}
+
+    # -------------------------------------------------------------- lifecycle
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("LocalProvider is not started")
+        return self._port
+
+    @property
+    def issuer(self) -> str:
+        """The real issuer, e.g. ``http://127.0.0.1:53211/realms/demo``."""
+        return f"http://127.0.0.1:{self.port}{self.issuer_path}"
+
+    @property
+    def discovery_url(self) -> str:
+        return self.issuer + _DISCOVERY_PATH
+
+    @property
+    def authorization_endpoint(self) -> str:
+        return self.issuer + _AUTHORIZE_PATH
+
+    @property
+    def token_endpoint(self) -> str:
+        return self.issuer + _TOKEN_PATH
+
+    @property
+    def userinfo_endpoint(self) -> str:
+        return self.issuer + _USERINFO_PATH
+
+    @property
+    def jwks_uri(self) -> str:
+        return self.issuer + _JWKS_PATH
+
+    @property
+    def end_session_endpoint(self) -> str:
+        return self.issuer + _END_SESSION_PATH
+
+    def start(self, timeout: float = 10.0) -> LocalProvider:
+        """Bind a free port on 127.0.0.1, serve in a daemon thread, return once accepting.
+
+        The socket is bound here (port 0) rather than by uvicorn so the port is known
+        before the thread starts and there is no pick-a-port-then-bind race.
+        """
+        if self._thread is not None:
+            raise RuntimeError("LocalProvider can only be started once")
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        self._sock = sock
+        self._port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self._build_app(),
+            log_level="warning",
+            log_config=None,  # do not reconfigure the test run's logging
+            access_log=False,
+            lifespan="off",
+            date_header=False,
+        )
+        self._server = _Server(config, self._ready)
+        self._thread = threading.Thread(target=self._run, name=f"LocalProvider:{self._port}", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout) or not self._server.started:
+            self.stop()
+            raise RuntimeError(f"LocalProvider did not start: {self._startup_error!r}")
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ask uvicorn to exit, cut short any ``"slow"`` waits, and join the thread."""
+        server, thread, loop, stopping = self._server, self._thread, self._loop, self._stopping
+        if server is not None:
+            server.should_exit = True
+        if loop is not None and stopping is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(stopping.set)
+            except RuntimeError:  # loop closed in between: nothing left to interrupt
+                pass
+        if thread is not None:
+            thread.join(timeout)
+            if thread.is_alive():
+                raise RuntimeError("LocalProvider thread did not stop")
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def __enter__(self) -> LocalProvider:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._serve())
+        except BaseException as exc:  # noqa: BLE001 - reported by start(), thread must not die loudly
+            self._startup_error = exc
+        finally:
+            self._ready.set()
+
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        if self._server is None or self._sock is None:
+            raise RuntimeError("server not configured")
+        await self._server.serve(sockets=[self._sock])
+
+    async def _interruptible_wait(self, seconds: float) -> None:
+        """Wait for ``seconds`` or until ``stop()``, whichever comes first."""
+        if self._stopping is None:
+            return
+        try:
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
+
+    def _now(self) -> float:
+        """The provider's wall clock, skewed by ``date_offset_seconds``."""
+        return time.time() + self.date_offset_seconds
+
+    # -------------------------------------------------------------------- app
+
+    def _build_app(self) -> ASGIApp:
+        p = self.issuer_path
+        routes = [
+            Route(p + _DISCOVERY_PATH, self._discovery, methods=["GET"]),
+            Route(p + _AUTHORIZE_PATH, self._authorize_get, methods=["GET"]),
+            Route(p + _AUTHORIZE_PATH, self._authorize_post, methods=["POST"]),
+            Route(p + _TOKEN_PATH, self._token, methods=["POST"]),
+            Route(p + _USERINFO_PATH, self._userinfo, methods=["GET", "POST"]),
+            Route(p + _JWKS_PATH, self._jwks, methods=["GET"]),
+            Route(p + _END_SESSION_PATH, self._end_session, methods=["GET", "POST"]),
+        ]
+        return _DateHeader(Starlette(routes=routes), self)
+
+    async def _fault(self, fault: str | None) -> Response | None:
+        """Apply a fault knob: a response to send instead, or ``None`` to carry on."""
+        if fault == "500":
+            body = "<html><body><h1>500 Internal Server Error</h1><p>Simulated fault.</p></body></html>"
+            return HTMLResponse(body, status_code=500)
+        if fault == "slow":
+            await self._interruptible_wait(self.slow_seconds)
+        elif fault == "invalid_grant":
+            return _oauth_error_response(_OAuthError("invalid_grant", "Simulated invalid_grant fault"))
+        return None
+
+    # -------------------------------------------------------------- discovery
+
+    async def _discovery(self, request: Request) -> Response:
+        self.discovery_hits += 1
+        faulted = await self._fault(self.discovery_fault)
+        if faulted is not None:
+            return faulted
+        doc: dict[str, Any] = {
+            "issuer": self.discovery_issuer if self.discovery_issuer is not None else self.issuer,
+            "authorization_endpoint": self.authorization_endpoint,
+            "token_endpoint": self.token_endpoint,
+            "userinfo_endpoint": self.userinfo_endpoint,
+            "jwks_uri": self.jwks_uri,
+            "end_session_endpoint": self.end_session_endpoint,
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "code_challenge_methods_supported": ["S256"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "scopes_supported": ["openid", "profile", "email", "roles", "offline_access"],
+            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "sid",
+                                 "email", "email_verified", "name", "preferred_username",
+                                 "given_name", "family_name", "picture", "hd", "groups"],
+        }
+        for name, value in self.advertise.items():
+            if value is None:
+                doc.pop(name, None)
+            else:
+                doc[name] = value
+        return JSONResponse(doc)
+
+    async def _jwks(self, request: Request) -> Response:
+        self.jwks_hits += 1
+        return JSONResponse(self.jwks())
+
+    # -------------------------------------------------------------- authorize
+
+    async def _authorize_get(self, request: Request) -> Response:
+        pairs = list(request.query_params.multi_items())
+        params = dict(pairs)
+        self.authorize_requests.append(params)
+        if len(params) != len(pairs):
+            return _html_page("Invalid request", "A parameter was repeated.", status=400)
+        checked = self._check_authorize(params)
+        if isinstance(checked, Response):
+            return checked
+        if self.authorize_error is not None:
+            return self._authorize_error_redirect(checked, self.authorize_error)
+        user = self._find_user(params.get("login_hint"))
+        if user is not None:
+            return self._approve(checked, user)
+        if params.get("prompt") == "none":
+            return _redirect(checked.redirect_uri, error="login_required",
+                             error_description="No login_hint for prompt=none", state=checked.state)
+        return self._login_page(params)
+
+    async def _authorize_post(self, request: Request) -> Response:
+        pairs = parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
+        params = dict(pairs)
+        if len(params) != len(pairs):
+            return _html_page("Invalid request", "A parameter was repeated.", status=400)
+        sub = params.pop("user", "")
+        checked = self._check_authorize(params)
+        if isinstance(checked, Response):
+            return checked
+        if self.authorize_error is not None:
+            return self._authorize_error_redirect(checked, self.authorize_error)
+        user = self.users.get(sub)
+        if user is None:
+            return _html_page("Unknown user", f"No user {sub!r} at this provider.", status=400)
+        return self._approve(checked, user)
+
+    def _check_authorize(self, params: dict[str, str]) -> _AuthorizeRequest | Response:
+        """Validate an authorization request (RFC 6749 §4.1.1, RFC 7636 §4.3).
+
+        Client and redirect URI problems are shown to the user (never redirected, to avoid
+        an open redirector); everything else goes back to the client as ``error=``.
+        """
+        client_id = params.get("client_id", "")
+        if client_id != self.client_id:
+            return _html_page("Unknown client", f"client_id {client_id!r} is not registered.", status=400)
+        redirect_uri = params.get("redirect_uri", "")
+        if not redirect_uri:
+            return _html_page("Invalid request", "redirect_uri is required.", status=400)
+        parts = urlsplit(redirect_uri)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.fragment:
+            return _html_page("Invalid request", "redirect_uri must be an absolute http(s) URL.", status=400)
+        if self.redirect_uris is not None and redirect_uri not in self.redirect_uris:
+            return _html_page("Invalid request", "redirect_uri is not registered.", status=400)
+        state = params.get("state")
+        if params.get("response_type") != "code":
+            return _redirect(redirect_uri, error="unsupported_response_type",
+                             error_description="Only response_type=code is supported", state=state)
+        challenge = params.get("code_challenge", "")
+        if not challenge or params.get("code_challenge_method") != "S256":
+            return _redirect(redirect_uri, error="invalid_request",
+                             error_description="PKCE with code_challenge_method=S256 is required",
+                             state=state)
+        return _AuthorizeRequest(
+            client_id=client_id,
+            redirect_uri=redirect_uri,
+            state=state,
+            scope=params.get("scope") or "openid",
+            nonce=params.get("nonce"),
+            code_challenge=challenge,
+        )
+
+    def _authorize_error_redirect(self, req: _AuthorizeRequest, error: str) -> Response:
+        return _redirect(req.redirect_uri, error=error,
+                         error_description=f"Simulated {error} by LocalProvider", state=req.state)
+
+    def _find_user(self, hint: str | None) -> ProviderUser | None:
+        """Match ``login_hint`` on ``sub``, then ``preferred_username`` or ``email``."""
+        if not hint:
+            return None
+        if hint in self.users:
+            return self.users[hint]
+        for user in self.users.values():
+            if hint in (user.claims.get("preferred_username"), user.claims.get("email")):
+                return user
+        return None
+
+    def _approve(self, req: _AuthorizeRequest, user: ProviderUser) -> Response:
+        code = secrets.token_urlsafe(32)
+        login = _Login(
+            sub=user.sub,
+            client_id=req.client_id,
+            scope=req.scope,
+            nonce=req.nonce,
+            sid=str(uuid.uuid4()),
+            auth_time=self._now(),
+        )
+        self._codes[code] = _Code(login=login, redirect_uri=req.redirect_uri,
+                                  code_challenge=req.code_challenge, issued=time.monotonic())
+        return _redirect(req.redirect_uri, code=code, state=req.state)
+
+    def _login_page(self, params: dict[str, str]) -> Response:
+        hidden = "".join(
+            f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
+            for k, v in params.items()
+        )
+        buttons = "".join(
+            f'<button type="submit" name="user" value="{html.escape(u.sub)}">{html.escape(_label(u))}</button>'
+            for u in self.users.values()
+        )
+        action = html.escape(self.issuer_path + _AUTHORIZE_PATH)
+        body = f'<form method="post" action="{action}">{hidden}{buttons}</form>'
+        return _html_page("Sign in to Local Provider", body, raw=True)
+
+    # ------------------------------------------------------------------ token
+
+    async def _token(self, request: Request) -> Response:
+        pairs = parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
+        form = dict(pairs)
+        authorization = request.headers.get("authorization", "")
+        basic = authorization[:6].lower() == "basic "
+        auth_method = "client_secret_basic" if basic else (
+            "client_secret_post" if "client_secret" in form else "none")
+        self.token_requests.append({"form": form, "auth_method": auth_method})
+
+        faulted = await self._fault(self.token_fault)
+        if faulted is not None:
+            return faulted
+        try:
+            if len(form) != len(pairs):
+                raise _OAuthError("invalid_request", "A parameter was repeated")
+            if request.headers.get("content-type", "").split(";")[0].strip() != "application/x-www-form-urlencoded":
+                raise _OAuthError("invalid_request", "Body must be application/x-www-form-urlencoded")
+            client_id = self._authenticate_client(authorization if basic else None, form)
+            grant_type = form.get("grant_type")
+            if grant_type == "authorization_code":
+                login = self._redeem_code(client_id, form)
+            elif grant_type == "refresh_token":
+                login = self._redeem_refresh_token(client_id, form)
+            else:
+                raise _OAuthError("unsupported_grant_type", f"grant_type {grant_type!r} is not supported")
+        except _OAuthError as err:
+            response = _oauth_error_response(err)
+            if err.status == 401 and basic:
+                response.headers["WWW-Authenticate"] = 'Basic realm="LocalProvider"'
+            return response
+        return JSONResponse(self._issue_tokens(login),
+                            headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+    def _authenticate_client(self, basic_header: str | None, form: dict[str, str]) -> str:
+        """Client authentication per RFC 6749 §2.3.1 (Basic with form-urlencoded parts, or post)."""
+        if basic_header is not None:
+            if "client_secret" in form:
+                raise _OAuthError("invalid_request", "Use only one client authentication method")
+            try:
+                decoded = base64.b64decode(basic_header[6:].strip(), validate=True).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError):
+                raise _OAuthError("invalid_client", "Malformed Basic credentials", 401) from None
+            raw_id, colon, raw_secret = decoded.partition(":")
+            if not colon:
+                raise _OAuthError("invalid_client", "Malformed Basic credentials", 401)
+            client_id, secret = unquote_plus(raw_id), unquote_plus(raw_secret)
+            if "client_id" in form and form["client_id"] != client_id:
+                raise _OAuthError("invalid_client", "client_id in body differs from Basic credentials", 401)
+        else:
+            client_id, secret = form.get("client_id", ""), form.get("client_secret")
+        if secret is None:
+            raise _OAuthError("invalid_client", "Client authentication is required", 401)
+        id_ok = hmac.compare_digest(client_id.encode(), self.client_id.encode())
+        secret_ok = hmac.compare_digest(secret.encode(), self.client_secret.encode())
+        if not (id_ok and secret_ok):
+            raise _OAuthError("invalid_client", "Invalid client credentials", 401)
+        return client_id
+
+    def _redeem_code(self, client_id: str, form: dict[str, str]) -> _Login:
+        """Check an authorization code (RFC 6749 §4.1.3) and its PKCE verifier (RFC 7636 §4.6).
+
+        A code is spent by its first presentation, successful or not, so replay always fails.
+        """
+        code = self._codes.get(form.get("code", ""))
+        if code is None:
+            raise _OAuthError("invalid_grant", "Unknown authorization code")
+        if code.used:
+            raise _OAuthError("invalid_grant", "Authorization code already used")
+        code.used = True
+        if time.monotonic() - code.issued > self.code_lifetime:
+            raise _OAuthError("invalid_grant", "Authorization code expired")
+        if code.login.client_id != client_id:
+            raise _OAuthError("invalid_grant", "Authorization code was issued to another client")
+        if form.get("redirect_uri") != code.redirect_uri:
+            raise _OAuthError("invalid_grant", "redirect_uri does not match the authorization request")
+        verifier = form.get("code_verifier", "")
+        if not _VERIFIER_RE.fullmatch(verifier):
+            raise _OAuthError("invalid_grant", "Missing or malformed code_verifier")
+        if not hmac.compare_digest(create_s256_code_challenge(verifier), code.code_challenge):
+            raise _OAuthError("invalid_grant", "PKCE verification failed")
+        return code.login
+
+    def _redeem_refresh_token(self, client_id: str, form: dict[str, str]) -> _Login:
+        login = self._refresh_tokens.get(form.get("refresh_token", ""))
+        if login is None or login.client_id != client_id:
+            raise _OAuthError("invalid_grant", "Invalid refresh token")
+        # A refreshed ID token carries no nonce (OIDC Core §12.2).
+        return _Login(sub=login.sub, client_id=login.client_id, scope=login.scope,
+                      nonce=None, sid=login.sid, auth_time=login.auth_time)
+
+    def _issue_tokens(self, login: _Login) -> dict[str, Any]:
+        user = self.users.get(login.sub)
+        if user is None:
+            raise RuntimeError(f"user {login.sub!r} vanished")
+        key = self._key  # read once so the kid and signature always agree
+        now = int(self._now())
+        access_claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "sub": user.sub,
+            "aud": "account",
+            "azp": login.client_id,
+            "typ": "Bearer",
+            "exp": now + self.access_token_lifetime,
+            "iat": now,
+            "jti": str(uuid.uuid4()),
+            "sid": login.sid,
+            "scope": login.scope,
+        }
+        access_claims.update({k: v for k, v in user.claims.items() if k in ROLE_CLAIMS})
+        access_token = jwt.encode({"alg": "RS256", "kid": key.kid}, access_claims, key, algorithms=["RS256"])
+        self._access_tokens[access_token] = _AccessGrant(
+            sub=user.sub, expires=time.monotonic() + self.access_token_lifetime)
+
+        refresh_token = secrets.token_urlsafe(32)
+        self._refresh_tokens[refresh_token] = login
+        body: dict[str, Any] = {
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": self.access_token_lifetime,
+            "refresh_token": refresh_token,
+            "scope": login.scope,
+        }
+        if "openid" in login.scope.split():
+            body["id_token"] = self._id_token(login, user, access_token, now, key)
+        return body
+
+    def _id_token(self, login: _Login, user: ProviderUser, access_token: str, now: int, key: RSAKey) -> str:
+        hidden = set(ROLE_CLAIMS) if not self.roles_in_id_token else set()
+        claims: dict[str, Any] = {k: v for k, v in user.claims.items() if k not in hidden}
+        claims.update({
+            "iss": self.issuer,
+            "sub": user.sub,
+            "aud": login.client_id,
+            "azp": login.client_id,
+            "exp": now + self.id_token_lifetime,
+            "iat": now,
+            "auth_time": int(login.auth_time),
+            "sid": login.sid,
+            "at_hash": _half_hash(access_token),
+        })
+        if login.nonce is not None:
+            claims["nonce"] = login.nonce
+        claims.update(self.id_token_claims_override)
+        claims = {k: v for k, v in claims.items() if v is not None}
+        signer = self.sign_with if self.sign_with is not None else key
+        kid = signer.kid if signer.kid is not None else key.kid
+        return jwt.encode({"alg": "RS256", "kid": kid, "typ": "JWT"}, claims, signer, algorithms=["RS256"])
+
+    # --------------------------------------------------------------- userinfo
+
+    async def _userinfo(self, request: Request) -> Response:
+        self.userinfo_hits += 1
+        authorization = request.headers.get("authorization", "")
+        token = authorization[7:].strip() if authorization[:7].lower() == "bearer " else ""
+        grant = self._access_tokens.get(token)
+        user = self.users.get(grant.sub) if grant is not None else None
+        if grant is None or user is None or time.monotonic() > grant.expires:
+            return JSONResponse(
+                {"error": "invalid_token", "error_description": "Missing, unknown or expired access token"},
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+        hidden = {"realm_access", "resource_access"} if not self.roles_in_id_token else set()
+        claims = {k: v for k, v in user.claims.items() if k not in hidden}
+        return JSONResponse({**claims, "sub": user.sub})
+
+    # ------------------------------------------------------------ end session
+
+    async def _end_session(self, request: Request) -> Response:
+        if request.method == "POST":
+            params = dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
+        else:
+            params = dict(request.query_params)
+        self.end_session_requests.append(params)
+        target = params.get("post_logout_redirect_uri")
+        if target:
+            if urlsplit(target).scheme not in ("http", "https"):
+                return _html_page("Invalid request", "post_logout_redirect_uri must be http(s).", status=400)
+            return _redirect(target, state=params.get("state"))
+        return _html_page("Signed out", "You are signed out of Local Provider.")
+
+
+def _label(user: ProviderUser) -> str:
+    """Button text on the login page: the name a person would recognise (else the ``sub``)."""
+    return str(user.claims.get("preferred_username") or user.claims.get("email") or user.sub)
+
+
+def _half_hash(value: str) -> str:
+    """``at_hash`` for RS256 (OIDC Core §3.1.3.6): left half of SHA-256, base64url."""
+    digest = hashlib.sha256(value.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode("ascii")
+
+
+def _redirect(uri: str, **params: str | None) -> RedirectResponse:
+    """302 to ``uri`` with ``params`` added to any query it already has (None values dropped)."""
+    parts = urlsplit(uri)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    query += [(k, v) for k, v in params.items() if v is not None]
+    return RedirectResponse(parts._replace(query=urlencode(query)).geturl(), status_code=302)
+
+
+def _oauth_error_response(err: _OAuthError) -> JSONResponse:
+    return JSONResponse(
+        {"error": err.error, "error_description": err.description},
+        status_code=err.status,
+        headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
+    )
+
+
+def _html_page(title: str, body: str, status: int = 200, raw: bool = False) -> HTMLResponse:
+    content = body if raw else f"<p>{html.escape(body)}</p>"
+    return HTMLResponse(
+        f"<!doctype html><html><head><title>{html.escape(title)}</title></head>"
+        f"<body><h1>{html.escape(title)}</h1>{content}</body></html>",
+        status_code=status,
+    )
