@@ -5,6 +5,7 @@ routes beside the pages. Page scripts import ``auth`` from this module, so
 the whole process shares one configured instance.
 """
 
+import os
 from pathlib import Path
 
 import streamlit as st
@@ -13,6 +14,7 @@ from auth import Auth
 
 HERE = Path(__file__).parent
 
-auth = Auth.from_environment_or_exit(dotenv_path=HERE / ".env")
+# AUTH_ENV_FILE names another settings file; set it empty to read none.
+auth = Auth.from_environment_or_exit(dotenv_path=os.environ.get("AUTH_ENV_FILE", HERE / ".env") or None)
 
 app = st.App(HERE / "demo" / "main.py", routes=auth.routes)

@@ -52,6 +52,7 @@ GLOBAL_SETTINGS = (
     "AUTH_COOKIE_SECURE",
     "AUTH_HTTP_TIMEOUT",
     "AUTH_LOG_LEVEL",
+    "AUTH_ENV_FILE",
     "AUTH_ALLOWED_DOMAINS",
     "AUTH_ALLOWED_EMAILS",
     "AUTH_REQUIRED_ROLES",
@@ -331,17 +332,22 @@ def _read_cookie_name(reader: EnvReader, secure: bool, base_path: str) -> str:
 
 def _unused_setting_warnings(reader: EnvReader, providers: list[ProviderSettings]) -> list[str]:
     """Name AUTH_* variables that nothing reads: usually a typo or a forgotten provider."""
-    configured = {provider.env_name for provider in providers}
+    configured = {provider.env_name: provider for provider in providers}
     known = set(GLOBAL_SETTINGS) | {
         f"AUTH_{p}_{suffix}" for p in configured for suffix in PROVIDER_SUFFIXES
     }
+    suffixes = "|".join(PROVIDER_SUFFIXES)
     warnings = []
     for name in sorted(reader.unread("AUTH_")):
-        match = re.match(r"^AUTH_([A-Z0-9_]+?)_(" + "|".join(PROVIDER_SUFFIXES) + r")$", name)
-        if match and match.group(1) not in configured:
-            warnings.append(
-                f"{name} is ignored: provider {match.group(1).lower()!r} is not in AUTH_PROVIDERS"
-            )
+        if name in GLOBAL_SETTINGS:
+            continue
+        match = re.match(rf"^AUTH_([A-Z0-9_]+?)_({suffixes})$", name)
+        if match and match.group(1) in configured:
+            kind = configured[match.group(1)].kind
+            warnings.append(f"{name} is ignored: it does not apply to a provider of kind {kind}")
+            continue
+        if match:
+            warnings.append(f"{name} is ignored: provider {match.group(1).lower()!r} is not in AUTH_PROVIDERS")
             continue
         close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.8)
         hint = f" (did you mean {close[0]}?)" if close else ""

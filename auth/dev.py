@@ -106,7 +106,8 @@ def app_port(argv: list[str]) -> int:
 def main(argv: list[str]) -> int:
     env = dict(os.environ)
     command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), *argv]
-    if read_environment(ROOT / ".env").get("AUTH_PROVIDERS"):
+    dotenv_path = os.environ.get("AUTH_ENV_FILE", ROOT / ".env") or None
+    if read_environment(dotenv_path).get("AUTH_PROVIDERS"):
         return subprocess.call(command, env=env)
 
     port = free_port(DEFAULT_PROVIDER_PORT)

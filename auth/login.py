@@ -14,7 +14,16 @@ from typing import Any
 
 from .access import AccessPolicy
 from .claims import has_role_or_group_claims, identity_from_claims
-from .errors import AccessDenied, InvalidIdToken, LoginError, ProviderMisconfigured, ProviderRejected, UnknownProvider
+from .errors import (
+    AccessDenied,
+    InvalidIdToken,
+    LoginError,
+    LoginTransactionMissing,
+    ProviderMisconfigured,
+    ProviderRejected,
+    StateMismatch,
+    UnknownProvider,
+)
 from .oidc import ProviderClient
 from .redirects import safe_next_path
 from .session import SessionCookie
@@ -79,14 +88,30 @@ class LoginFlow:
         )
 
     def open_transaction(self, params: Mapping[str, str], cookies: Mapping[str, str]) -> LoginTransaction:
-        return self.transactions.open(cookies, params.get("state"))
+        """The transaction this callback completes.
+
+        A provider error without a usable ``state`` (some providers omit it,
+        against RFC 6749 §4.1.2.1) is still reported as the provider's error:
+        nothing is signed in either way, and "cancelled" is what the user needs
+        to read.
+        """
+        try:
+            return self.transactions.open(cookies, params.get("state"))
+        except (StateMismatch, LoginTransactionMissing):
+            if params.get("error"):
+                raise self._provider_error(params) from None
+            raise
+
+    @staticmethod
+    def _provider_error(params: Mapping[str, str]) -> ProviderRejected:
+        return ProviderRejected(params["error"][:100], params.get("error_description", "")[:300])
 
     def complete(self, transaction: LoginTransaction, params: Mapping[str, str]) -> LoginResult:
         """Everything after the state check: provider error, mix-up check, code exchange,
         ID-token validation, extra claims, access rules, the session cookie."""
         client = self.client(transaction.provider)
         if params.get("error"):
-            raise ProviderRejected(params["error"][:100], params.get("error_description", "")[:300])
+            raise self._provider_error(params)
         # RFC 9207: when the provider names itself, it must be the one we sent the user to.
         issuer_param = params.get("iss")
         if issuer_param is not None and issuer_param not in client.settings.accepted_issuers:

@@ -1,0 +1,145 @@
+"""Runs the real demo app (``streamlit run app.py``) as a subprocess on 127.0.0.1.
+
+Integration and browser tests talk to it over HTTP exactly as a browser
+would. Its output goes to a file so tests can assert on the log lines (and
+on what must never appear in them).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import TracebackType
+
+import requests
+
+from auth.dev import start_provider
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.05) -> None:
+    """Poll ``condition`` until true; a readiness wait, never used as a timed assertion."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+
+
+class AppProcess:
+    """``streamlit run app.py`` with the given environment, ignoring any developer ``.env``."""
+
+    def __init__(self, env: Mapping[str, str], *, port: int | None = None, base_path: str = "") -> None:
+        self.port = port or free_port()
+        self.base_path = base_path
+        self.env = dict(env)
+        self._log = tempfile.NamedTemporaryFile(prefix="app-", suffix=".log", delete=False)  # noqa: SIM115
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://localhost:{self.port}{self.base_path}"
+
+    def command(self) -> list[str]:
+        command = [
+            sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+            "--server.port", str(self.port),
+            "--server.address", "127.0.0.1",
+            "--server.headless", "true",
+            "--browser.gatherUsageStats", "false",
+            "--server.fileWatcherType", "none",
+        ]
+        if self.base_path:
+            command += ["--server.baseUrlPath", self.base_path.strip("/")]
+        return command
+
+    def environment(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AUTH_")}
+        env.update({"AUTH_ENV_FILE": "", "PYTHONUNBUFFERED": "1"})
+        env.update(self.env)
+        return env
+
+    def start(self, timeout: float = 60) -> AppProcess:
+        self._process = subprocess.Popen(
+            self.command(), cwd=ROOT, env=self.environment(), stdout=self._log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+        def healthy() -> bool:
+            if self._process is not None and self._process.poll() is not None:
+                raise RuntimeError(f"app exited with {self._process.returncode}:\n{self.output()}")
+            try:
+                return requests.get(f"http://127.0.0.1:{self.port}{self.base_path}/_stcore/health", timeout=1).ok
+            except requests.RequestException:
+                return False
+
+        wait_until(healthy, timeout, "the app's health endpoint")
+        return self
+
+    def output(self) -> str:
+        return Path(self._log.name).read_text(encoding="utf-8", errors="replace")
+
+    def stop(self) -> None:
+        if self._process is None or self._process.poll() is not None:
+            return
+        os.killpg(self._process.pid, signal.SIGTERM)
+        try:
+            self._process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self._process.pid, signal.SIGKILL)
+            self._process.wait()
+
+    def __enter__(self) -> AppProcess:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+        Path(self._log.name).unlink(missing_ok=True)
+
+
+class MockProviderProcess:
+    """The independent ``oidc-provider-mock`` package with the demo users, as a subprocess:
+    the same development provider ``python -m auth.dev`` runs, and a provider we did not write."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def issuer(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> MockProviderProcess:
+        self._process = start_provider(self.port)
+        return self
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+
+    def __enter__(self) -> MockProviderProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
