@@ -1,0 +1,519 @@
+"""The docker/ stack hangs together: compose, Dockerfile, app.env, secrets and the realm.
+
+No Docker engine is needed: the files are parsed and checked against each other and
+against the app's own view of its settings (``auth.config.load_settings``), so the
+callback and issuer registered in Keycloak are the ones the app will really use.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+from dotenv import dotenv_values
+
+from auth.config import DEV_SECRET_MARKER, MIN_SECRET_LENGTH, Settings, load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKER = ROOT / "docker"
+COMPOSE_FILE = DOCKER / "compose.yml"
+APP_ENV_FILE = DOCKER / "app.env"
+REALM_FILE = DOCKER / "keycloak" / "streamlit-realm.json"
+DOCKERFILE = DOCKER / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"
+
+CLIENT_ID = "streamlit-app"
+IMPORT_DIR = PurePosixPath("/opt/keycloak/data/import")
+SECRETS_DIR = PurePosixPath("/run/secrets")
+# Hostname v1 options removed in Keycloak 25/26, and the admin variables 26 deprecated.
+REMOVED_KEYCLOAK_ENV = {
+    "KC_HOSTNAME_URL",
+    "KC_HOSTNAME_ADMIN_URL",
+    "KC_HOSTNAME_PORT",
+    "KC_HOSTNAME_STRICT_BACKCHANNEL",
+    "KC_HOSTNAME_STRICT_HTTPS",
+    "KC_PROXY",
+    "KEYCLOAK_ADMIN",
+    "KEYCLOAK_ADMIN_PASSWORD",
+}
+
+
+# --------------------------------------------------------------------------- loading
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def keycloak(compose: dict[str, Any]) -> dict[str, Any]:
+    return compose["services"]["keycloak"]
+
+
+@pytest.fixture(scope="module")
+def app(compose: dict[str, Any]) -> dict[str, Any]:
+    return compose["services"]["app"]
+
+
+@pytest.fixture(scope="module")
+def keycloak_env(keycloak: dict[str, Any]) -> dict[str, Any]:
+    return environment(keycloak)
+
+
+@pytest.fixture(scope="module")
+def app_env() -> dict[str, str]:
+    return {key: value for key, value in dotenv_values(APP_ENV_FILE).items() if value is not None}
+
+
+@pytest.fixture(scope="module")
+def secret_files(compose: dict[str, Any], app: dict[str, Any]) -> dict[str, Path]:
+    """Path inside the app container -> the local file compose mounts there."""
+    declared = compose.get("secrets") or {}
+    mounted: dict[str, Path] = {}
+    for entry in app.get("secrets") or []:
+        source = entry if isinstance(entry, str) else entry["source"]
+        target = source if isinstance(entry, str) else entry.get("target", source)
+        target_path = PurePosixPath(target) if target.startswith("/") else SECRETS_DIR / target
+        mounted[str(target_path)] = (DOCKER / declared[source]["file"]).resolve()
+    return mounted
+
+
+@pytest.fixture(scope="module")
+def local_env(app_env: dict[str, str], secret_files: dict[str, Path]) -> dict[str, str]:
+    """app.env as the container sees it, with /run/secrets/* swapped for the local files."""
+    return {key: str(secret_files.get(value, value)) for key, value in app_env.items()}
+
+
+@pytest.fixture(scope="module")
+def settings(local_env: dict[str, str]) -> Settings:
+    return load_settings(local_env)
+
+
+@pytest.fixture(scope="module")
+def realm() -> dict[str, Any]:
+    with REALM_FILE.open(encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+@pytest.fixture(scope="module")
+def client(realm: dict[str, Any]) -> dict[str, Any]:
+    matches = [c for c in realm["clients"] if c["clientId"] == CLIENT_ID]
+    assert len(matches) == 1, f"exactly one client {CLIENT_ID!r} expected"
+    return matches[0]
+
+
+@pytest.fixture(scope="module")
+def users(realm: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {user["username"]: user for user in realm["users"]}
+
+
+@pytest.fixture(scope="module")
+def dockerfile() -> list[tuple[str, str]]:
+    return dockerfile_instructions(DOCKERFILE.read_text(encoding="utf-8"))
+
+
+def environment(service: dict[str, Any]) -> dict[str, Any]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) if "=" in item else (item, None) for item in env)
+    return env
+
+
+def command_args(service: dict[str, Any]) -> list[str]:
+    command = service.get("command") or []
+    return shlex.split(command) if isinstance(command, str) else [str(arg) for arg in command]
+
+
+def healthcheck_text(service: dict[str, Any]) -> str:
+    test = service["healthcheck"]["test"]
+    return test if isinstance(test, str) else " ".join(str(part) for part in test)
+
+
+def container_ports(service: dict[str, Any]) -> set[int]:
+    """Container ports of short-syntax "host:container" or "ip:host:container" entries."""
+    ports = set()
+    for entry in service.get("ports") or []:
+        text = str(entry["target"]) if isinstance(entry, dict) else str(entry)
+        ports.add(int(text.rsplit(":", 1)[-1].split("/")[0]))
+    return ports
+
+
+def dockerfile_instructions(text: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
+    logical, current = [], ""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not current and (not stripped or stripped.startswith("#")):
+            continue
+        if stripped.startswith("#"):
+            continue
+        if stripped.endswith("\\"):
+            current += stripped[:-1] + " "
+            continue
+        logical.append(current + stripped)
+        current = ""
+    pairs = []
+    for line in logical:
+        keyword, _, args = line.partition(" ")
+        pairs.append((keyword.upper(), args.strip()))
+    return pairs
+
+
+def instructions(dockerfile: list[tuple[str, str]], keyword: str) -> list[str]:
+    return [args for kw, args in dockerfile if kw == keyword]
+
+
+def mapper(client: dict[str, Any], kind: str) -> dict[str, str]:
+    matches = [m for m in client.get("protocolMappers", []) if m["protocolMapper"] == kind]
+    assert len(matches) == 1, f"exactly one {kind} mapper expected on the client"
+    return matches[0]["config"]
+
+
+def effective_realm_roles(realm: dict[str, Any], user: dict[str, Any]) -> set[str]:
+    groups = {f"/{group['name']}": group for group in realm.get("groups", [])}
+    roles = set(user.get("realmRoles", []))
+    for path in user.get("groups", []):
+        roles |= set(groups[path].get("realmRoles", []))
+    return roles
+
+
+# --------------------------------------------------------------------------- keycloak service
+
+
+def test_keycloak_image_is_pinned_to_an_exact_26_patch_release(keycloak: dict[str, Any]) -> None:
+    assert re.fullmatch(r"quay\.io/keycloak/keycloak:26\.\d+\.\d+", keycloak["image"]), keycloak["image"]
+
+
+def test_keycloak_starts_in_dev_mode_and_imports_the_realm(keycloak: dict[str, Any]) -> None:
+    args = command_args(keycloak)
+    assert args[:1] == ["start-dev"]
+    assert "--import-realm" in args
+
+
+def test_keycloak_bootstraps_an_admin_with_the_26_variables(keycloak_env: dict[str, Any]) -> None:
+    assert keycloak_env.get("KC_BOOTSTRAP_ADMIN_USERNAME")
+    assert keycloak_env.get("KC_BOOTSTRAP_ADMIN_PASSWORD")
+
+
+def test_keycloak_uses_no_removed_or_deprecated_options(
+    keycloak: dict[str, Any], keycloak_env: dict[str, Any]
+) -> None:
+    assert not REMOVED_KEYCLOAK_ENV & set(keycloak_env)
+    removed_flags = {"--hostname-url", "--hostname-admin-url", "--hostname-port", "--proxy",
+                     "--hostname-strict-backchannel", "--hostname-strict-https"}
+    assert not {arg.split("=", 1)[0] for arg in command_args(keycloak)} & removed_flags
+
+
+def test_keycloak_hostname_is_a_full_url_with_dynamic_backchannel(keycloak_env: dict[str, Any]) -> None:
+    hostname = urlsplit(str(keycloak_env["KC_HOSTNAME"]))
+    assert hostname.scheme in {"http", "https"} and hostname.netloc
+    assert hostname.path in {"", "/"}
+    # A quoted string: a YAML boolean would rely on compose converting it.
+    assert keycloak_env["KC_HOSTNAME_BACKCHANNEL_DYNAMIC"] == "true"
+
+
+def test_keycloak_healthcheck_probes_readiness_on_the_management_port_without_curl(
+    keycloak: dict[str, Any], keycloak_env: dict[str, Any]
+) -> None:
+    assert keycloak_env["KC_HEALTH_ENABLED"] == "true"
+    probe = healthcheck_text(keycloak)
+    assert re.search(r"/dev/tcp/(localhost|127\.0\.0\.1)/9000\b", probe), probe
+    assert "HEAD /health/ready" in probe and "200" in probe
+    assert "curl" not in probe and "wget" not in probe
+    for key in ("interval", "timeout", "retries", "start_period"):
+        assert key in keycloak["healthcheck"], key
+
+
+def test_keycloak_publishes_only_the_http_port(keycloak: dict[str, Any]) -> None:
+    assert container_ports(keycloak) == {8080}
+
+
+def test_realm_file_is_mounted_read_only_into_the_import_directory(
+    keycloak: dict[str, Any], realm: dict[str, Any]
+) -> None:
+    mounts = []
+    for volume in keycloak.get("volumes") or []:
+        source, target, *options = volume.split(":")
+        if PurePosixPath(target).parent == IMPORT_DIR:
+            mounts.append((source, PurePosixPath(target), options))
+    assert len(mounts) == 1, keycloak.get("volumes")
+    source, target, options = mounts[0]
+    assert (DOCKER / source).resolve() == REALM_FILE.resolve()
+    # The import guide's naming rule: <realm name>-realm.json.
+    assert target.name == f"{realm['realm']}-realm.json"
+    assert "ro" in options
+
+
+# --------------------------------------------------------------------------- app service
+
+
+def test_app_is_built_from_the_repository_root_with_the_docker_dockerfile(app: dict[str, Any]) -> None:
+    context = (DOCKER / app["build"]["context"]).resolve()
+    assert context == ROOT.resolve()
+    assert (context / app["build"]["dockerfile"]).resolve() == DOCKERFILE.resolve()
+
+
+def test_app_waits_for_a_healthy_keycloak(app: dict[str, Any]) -> None:
+    assert app["depends_on"]["keycloak"]["condition"] == "service_healthy"
+
+
+def test_app_reads_app_env_and_publishes_streamlit(app: dict[str, Any]) -> None:
+    env_files = app["env_file"] if isinstance(app["env_file"], list) else [app["env_file"]]
+    assert [(DOCKER / name).resolve() for name in env_files] == [APP_ENV_FILE.resolve()]
+    assert container_ports(app) == {8501}
+
+
+def test_every_secret_file_setting_points_at_a_mounted_compose_secret(
+    app_env: dict[str, str], secret_files: dict[str, Path]
+) -> None:
+    file_settings = {key: value for key, value in app_env.items() if key.endswith("_FILE")}
+    assert {"AUTH_KEYCLOAK_CLIENT_SECRET_FILE", "AUTH_COOKIE_SECRET_FILE"} <= set(file_settings)
+    for key, path in file_settings.items():
+        assert path in secret_files, f"{key}={path} is not a secret mounted into the app"
+        assert secret_files[path].is_file(), secret_files[path]
+
+
+def test_no_secret_values_sit_in_app_env(app_env: dict[str, str]) -> None:
+    assert "AUTH_COOKIE_SECRET" not in app_env
+    assert "AUTH_KEYCLOAK_CLIENT_SECRET" not in app_env
+
+
+def test_every_app_env_setting_has_a_comment_above_it() -> None:
+    lines = APP_ENV_FILE.read_text(encoding="utf-8").splitlines()
+    for index, line in enumerate(lines):
+        if line.strip() and not line.lstrip().startswith("#"):
+            assert index > 0 and lines[index - 1].lstrip().startswith("#"), line
+
+
+def test_dev_secrets_carry_the_marker_and_the_cookie_secret_is_long_enough(
+    app_env: dict[str, str], secret_files: dict[str, Path]
+) -> None:
+    for key in ("AUTH_KEYCLOAK_CLIENT_SECRET_FILE", "AUTH_COOKIE_SECRET_FILE"):
+        assert DEV_SECRET_MARKER in secret_files[app_env[key]].read_text(encoding="utf-8")
+    cookie = secret_files[app_env["AUTH_COOKIE_SECRET_FILE"]].read_text(encoding="utf-8").strip()
+    assert len(cookie) >= MIN_SECRET_LENGTH
+
+
+def test_app_env_loads_cleanly_with_the_mounted_secrets(settings: Settings) -> None:
+    assert [provider.name for provider in settings.providers] == ["keycloak"]
+    assert settings.warnings == ()
+
+
+# --------------------------------------------------------------------------- app <-> keycloak
+
+
+def test_issuer_the_app_expects_is_the_one_keycloak_announces(
+    settings: Settings, keycloak_env: dict[str, Any], realm: dict[str, Any]
+) -> None:
+    expected = f"{str(keycloak_env['KC_HOSTNAME']).rstrip('/')}/realms/{realm['realm']}"
+    assert settings.providers[0].issuer == expected
+
+
+def test_discovery_is_fetched_from_the_keycloak_service_inside_the_network(
+    settings: Settings, compose: dict[str, Any], realm: dict[str, Any]
+) -> None:
+    discovery = urlsplit(settings.providers[0].discovery_url)
+    assert discovery.hostname == "keycloak" and discovery.hostname in compose["services"]
+    assert discovery.port in container_ports(compose["services"]["keycloak"])
+    assert discovery.path == f"/realms/{realm['realm']}/.well-known/openid-configuration"
+
+
+def test_client_id_matches_the_realm_client(settings: Settings, client: dict[str, Any]) -> None:
+    assert settings.providers[0].client_id == client["clientId"]
+
+
+def test_client_secret_equals_the_mounted_secret_file(
+    client: dict[str, Any], app_env: dict[str, str], secret_files: dict[str, Path], settings: Settings
+) -> None:
+    secret_file = secret_files[app_env["AUTH_KEYCLOAK_CLIENT_SECRET_FILE"]]
+    assert client["secret"] == secret_file.read_text(encoding="utf-8").strip()
+    assert client["secret"] == settings.providers[0].client_secret.value
+
+
+def test_redirect_uris_are_exactly_the_apps_callback(settings: Settings, client: dict[str, Any]) -> None:
+    assert client["redirectUris"] == [settings.redirect_uri]
+    assert client["webOrigins"] == [settings.public_url]
+
+
+def test_post_logout_redirect_is_exact_and_on_the_app(settings: Settings, client: dict[str, Any]) -> None:
+    uris = client["attributes"]["post.logout.redirect.uris"].split("##")
+    for uri in uris:
+        assert "*" not in uri and uri != "+", uri
+        assert uri == settings.public_url or uri.startswith(settings.public_url + "/"), uri
+
+
+def test_backchannel_logout_targets_the_app_service(client: dict[str, Any], compose: dict[str, Any]) -> None:
+    attributes = client["attributes"]
+    url = urlsplit(attributes["backchannel.logout.url"])
+    assert url.hostname == "app" and url.hostname in compose["services"]
+    assert url.port in container_ports(compose["services"]["app"])
+    assert url.path == "/auth/backchannel-logout"
+    assert attributes["backchannel.logout.session.required"] == "true"
+    assert attributes["backchannel.logout.revoke.offline.tokens"] == "false"
+    assert client["frontchannelLogout"] is False
+
+
+# --------------------------------------------------------------------------- realm
+
+
+def test_client_is_confidential_with_pkce_and_code_flow_only(client: dict[str, Any]) -> None:
+    assert client["publicClient"] is False  # explicit: omitted means public
+    assert client["clientAuthenticatorType"] == "client-secret"
+    assert client["standardFlowEnabled"] is True
+    assert client["implicitFlowEnabled"] is False
+    assert client["directAccessGrantsEnabled"] is False
+    assert client["attributes"]["pkce.code.challenge.method"] == "S256"
+
+
+def test_realm_keeps_keycloaks_default_client_scopes(realm: dict[str, Any], client: dict[str, Any]) -> None:
+    # A realm "clientScopes" array stops Keycloak creating profile/email/roles/basic...
+    assert "clientScopes" not in realm
+    # ...and a client list replaces the defaults; without "basic" tokens lose "sub".
+    if "defaultClientScopes" in client:
+        assert "basic" in client["defaultClientScopes"]
+
+
+def test_realm_settings(realm: dict[str, Any]) -> None:
+    assert realm["realm"] == "streamlit" and realm["enabled"] is True
+    assert realm["sslRequired"] == "external"
+    assert realm["registrationAllowed"] is False
+    assert realm["accessTokenLifespan"] == 300
+    assert realm["ssoSessionIdleTimeout"] == 1800
+    assert realm["ssoSessionMaxLifespan"] == 36000
+
+
+def test_group_mapper_emits_plain_group_names_in_the_id_token(client: dict[str, Any]) -> None:
+    config = mapper(client, "oidc-group-membership-mapper")
+    assert config["claim.name"] == "groups"
+    assert config["full.path"] == "false"
+    for claim in ("id.token.claim", "access.token.claim", "userinfo.token.claim", "introspection.token.claim"):
+        assert config[claim] == "true", claim
+
+
+def test_role_mappers_put_roles_in_the_id_token_and_userinfo(client: dict[str, Any]) -> None:
+    realm_roles = mapper(client, "oidc-usermodel-realm-role-mapper")
+    assert realm_roles["claim.name"] == "realm_access.roles"
+    client_roles = mapper(client, "oidc-usermodel-client-role-mapper")
+    assert client_roles["usermodel.clientRoleMapping.clientId"] == CLIENT_ID
+    assert client_roles["claim.name"] == f"resource_access.{CLIENT_ID}.roles"
+    for config in (realm_roles, client_roles):
+        assert config["multivalued"] == "true"
+        assert config["id.token.claim"] == "true"
+        assert config["userinfo.token.claim"] == "true"
+
+
+def test_roles_and_groups_referenced_anywhere_exist(realm: dict[str, Any]) -> None:
+    realm_roles = {role["name"] for role in realm["roles"]["realm"]}
+    client_roles = {
+        client: {role["name"] for role in roles} for client, roles in realm["roles"].get("client", {}).items()
+    }
+    client_ids = {client["clientId"] for client in realm["clients"]}
+    assert set(client_roles) <= client_ids
+    group_paths = {f"/{group['name']}" for group in realm.get("groups", [])}
+    for holder in [*realm.get("groups", []), *realm["users"]]:
+        label = holder.get("username") or holder["name"]
+        assert set(holder.get("realmRoles", [])) <= realm_roles, label
+        for client, roles in holder.get("clientRoles", {}).items():
+            assert set(roles) <= client_roles.get(client, set()), label
+        assert set(holder.get("groups", [])) <= group_paths, label
+    assert {"admin", "user"} <= realm_roles
+    assert {"editor", "viewer"} <= client_roles[CLIENT_ID]
+
+
+def test_demo_users_can_sign_in_without_extra_steps(users: dict[str, dict[str, Any]]) -> None:
+    assert {"alice", "bob", "carol"} <= set(users)
+    for name, user in users.items():
+        assert user["enabled"] is True, name
+        assert user["emailVerified"] is True, name
+        for field in ("email", "firstName", "lastName"):
+            assert user.get(field), f"{name}: {field}"
+        passwords = [c for c in user.get("credentials", []) if c["type"] == "password"]
+        assert len(passwords) == 1 and passwords[0]["value"], name
+        assert passwords[0]["temporary"] is False, name
+        # Imported users get no default roles: each must list its own.
+        assert user.get("realmRoles"), name
+
+
+def test_alice_is_an_admin_and_bob_and_carol_are_not(
+    realm: dict[str, Any], users: dict[str, dict[str, Any]]
+) -> None:
+    assert {"admin", "user"} <= effective_realm_roles(realm, users["alice"])
+    assert "/admins" in users["alice"]["groups"]
+    for name in ("bob", "carol"):
+        roles = effective_realm_roles(realm, users[name])
+        assert "user" in roles and "admin" not in roles, name
+    assert users["alice"]["email"].endswith("@example.com")
+    assert users["bob"]["email"].endswith("@example.com")
+    assert not users["carol"]["email"].endswith("@example.com")
+
+
+# --------------------------------------------------------------------------- Dockerfile
+
+
+def test_dockerfile_uses_a_slim_python_with_a_pinned_minor(dockerfile: list[tuple[str, str]]) -> None:
+    bases = instructions(dockerfile, "FROM")
+    assert len(bases) == 1 and re.fullmatch(r"python:3\.\d+-slim(-\w+)?", bases[0]), bases
+
+
+def test_dockerfile_runs_as_a_non_root_user(dockerfile: list[tuple[str, str]]) -> None:
+    users = instructions(dockerfile, "USER")
+    assert users, "no USER instruction"
+    user = users[-1].split(":")[0]
+    assert user not in {"root", "0"}
+    # USER comes after every RUN, so nothing later needs root.
+    keywords = [kw for kw, _ in dockerfile]
+    assert max(i for i, kw in enumerate(keywords) if kw == "RUN") < max(
+        i for i, kw in enumerate(keywords) if kw == "USER"
+    )
+
+
+def test_dockerfile_installs_the_package_without_a_pip_cache(dockerfile: list[tuple[str, str]]) -> None:
+    assert any("pip install --no-cache-dir ." in run for run in instructions(dockerfile, "RUN"))
+    env = " ".join(instructions(dockerfile, "ENV"))
+    assert "PYTHONDONTWRITEBYTECODE=1" in env and "PYTHONUNBUFFERED=1" in env
+
+
+def test_dockerfile_healthcheck_asks_streamlit_without_curl(dockerfile: list[tuple[str, str]]) -> None:
+    checks = instructions(dockerfile, "HEALTHCHECK")
+    assert len(checks) == 1
+    check = checks[0]
+    assert "http://127.0.0.1:8501/_stcore/health" in check
+    # The probe's own timeout, not just HEALTHCHECK's --timeout option.
+    assert re.search(r"urllib\.request\.urlopen\([^)]*timeout=\d", check), check
+    assert "curl" not in check and "wget" not in check
+
+
+def test_dockerfile_serves_streamlit_on_8501(dockerfile: list[tuple[str, str]]) -> None:
+    assert instructions(dockerfile, "EXPOSE") == ["8501"]
+    cmd = json.loads(instructions(dockerfile, "CMD")[-1])
+    assert cmd == [
+        "streamlit", "run", "app.py",
+        "--server.address=0.0.0.0", "--server.port=8501", "--server.headless=true",
+    ]
+
+
+def test_dockerignore_drops_local_state_but_keeps_what_the_image_copies(
+    dockerfile: list[tuple[str, str]],
+) -> None:
+    patterns = {
+        line.strip().rstrip("/")
+        for line in DOCKERIGNORE.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert {".git", ".venv", "tests", ".env", "docker/secrets"} <= patterns
+    assert any("__pycache__" in pattern for pattern in patterns)
+    copied = {
+        source.rstrip("/")
+        for args in instructions(dockerfile, "COPY")
+        for source in args.split()[:-1]
+        if not source.startswith("--")
+    }
+    assert {"pyproject.toml", "auth", "app.py", "demo"} <= copied
+    assert not copied & patterns and "*" not in patterns
