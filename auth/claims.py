@@ -50,13 +50,15 @@ def identity_from_claims(
         extra_roles, extra_groups = roles_and_groups(extra_claims, provider)
         roles = list(dict.fromkeys(roles + extra_roles))
         groups = list(dict.fromkeys(groups + extra_groups))
-    email = merged.get("email")
+    # An email and its verified flag must come from the same source.
+    email_source = id_claims if "email" in id_claims else merged
+    email = email_source.get("email")
     return {
         "sub": id_claims["sub"],
         "iss": id_claims["iss"],
         "provider": provider.name,
         "email": email.strip().lower() if isinstance(email, str) else None,
-        "email_verified": _is_verified(merged.get("email_verified")),
+        "email_verified": _is_verified(email_source.get("email_verified")),
         "name": _string(merged.get("name")),
         "preferred_username": _string(merged.get("preferred_username")),
         "picture": _string(merged.get("picture")),

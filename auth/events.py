@@ -13,6 +13,7 @@ import re
 logger = logging.getLogger("auth")
 
 _PLAIN = re.compile(r"^[A-Za-z0-9_.:@/+\-]+$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def format_fields(**fields: object) -> str:
@@ -22,7 +23,8 @@ def format_fields(**fields: object) -> str:
             continue
         text = str(value)
         if not _PLAIN.match(text):
-            text = '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
+            # Control characters (CR, LF, ...) could forge extra log lines: flatten them.
+            text = '"' + _CONTROL.sub(" ", text.replace("\\", "\\\\").replace('"', '\\"')) + '"'
         parts.append(f"{key}={text}")
     return " ".join(parts)
 

@@ -8,7 +8,7 @@ falls back to the app's root.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 MAX_NEXT_LENGTH = 2048
 
@@ -35,11 +35,12 @@ def safe_next_path(value: str | None, base_path: str = "") -> str:
     parts = urlsplit(value)
     if parts.scheme or parts.netloc:
         return root
-    segments = parts.path.split("/")
-    if any(segment in {".", ".."} for segment in segments):
+    # Browsers resolve %2e%2e like "..", so judge the decoded path.
+    path = unquote(parts.path)
+    if any(segment in {".", ".."} for segment in path.split("/")):
         return root
-    if base_path and not (parts.path == base_path or parts.path.startswith(base_path + "/")):
+    if base_path and not (path == base_path or path.startswith(base_path + "/")):
         return root
-    if parts.path.startswith(f"{base_path}/auth/") or parts.path == f"{base_path}/auth":
+    if path.startswith(f"{base_path}/auth/") or path == f"{base_path}/auth":
         return root
     return value

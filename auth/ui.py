@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 # never shows protected content much past expiry, long enough to be free.
 MAX_RECHECK_SECONDS = 15.0
 MIN_RECHECK_SECONDS = 1.0
+# Set once ``navigation`` has drawn the account panel for this session, so the
+# page scripts' own ``require_login`` calls do not draw it a second time.
+_PANEL_BY_NAVIGATION = "_auth_account_panel_by_navigation"
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,7 @@ def require_login(auth: Auth, *, show_account: bool = True) -> User:
     if user is None:
         login_page(auth, ended=cookie is not None)
         st.stop()
-    if show_account:
+    if show_account and not st.session_state.get(_PANEL_BY_NAVIGATION):
         with st.sidebar:
             account_panel(auth, user)
     return user
@@ -82,7 +85,10 @@ def require_access(auth: Auth, *, roles: Sequence[str] = (), groups: Sequence[st
 
 
 def navigation(auth: Auth, pages: Sequence[object]) -> object:
-    user = require_login(auth)
+    user = require_login(auth, show_account=False)
+    st.session_state[_PANEL_BY_NAVIGATION] = True
+    with st.sidebar:
+        account_panel(auth, user)
     visible = []
     for item in pages:
         if not isinstance(item, RestrictedPage):

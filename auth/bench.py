@@ -1,0 +1,149 @@
+"""``python -m auth.bench``: what sign-in costs the app, in microseconds.
+
+Two numbers matter. The per-rerun session check runs on every Streamlit
+rerun of every user (cookie signature + age + decode). The callback's own
+work runs once per sign-in: transaction cookie, ID-token signature and
+claim checks, claims mapping, access rules, signing the session cookie.
+Provider round trips are excluded (they are the provider's latency, not
+ours): the benchmark hands the flow tokens it signed in advance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+from joserfc import jwt
+from joserfc.jwk import KeySet, RSAKey
+
+from .access import AccessPolicy
+from .config import AccessRules
+from .login import LoginFlow
+from .oidc import ProviderClient, TokenResponse
+from .presets import ProviderSettings
+from .secret import Secret
+from .session import SessionCookie
+from .transaction import LoginTransaction, TransactionCookies
+
+ISSUER = "https://login.example.com"
+CLIENT_ID = "bench-app"
+IDENTITY = {
+    "sub": "248289761001",
+    "iss": ISSUER,
+    "provider": "bench",
+    "email": "alice@example.com",
+    "email_verified": True,
+    "name": "Alice Example",
+    "preferred_username": "alice",
+    "roles": ["admin", "user"],
+    "groups": ["admins", "analysts"],
+    "sid": "b3f1a1c2-5d7e-4e0f-9a3b-1c2d3e4f5a6b",
+    "auth_time": 1_700_000_000,
+}
+
+
+class _OfflineProvider(ProviderClient):
+    """A provider client whose network answers were fetched beforehand."""
+
+    def __init__(self, settings: ProviderSettings, keys: KeySet, tokens: dict[str, str]) -> None:
+        super().__init__(settings, redirect_uri="https://app.example.com/auth/callback", timeout=5)
+        self._keys = keys
+        self._tokens = tokens
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "issuer": ISSUER,
+            "authorization_endpoint": f"{ISSUER}/authorize",
+            "token_endpoint": f"{ISSUER}/token",
+            "jwks_uri": f"{ISSUER}/jwks",
+            "id_token_signing_alg_values_supported": ["RS256"],
+        }
+
+    def key_set(self, force_refresh: bool = False) -> KeySet:
+        return self._keys
+
+    def exchange_code(self, code: str, transaction: LoginTransaction) -> TokenResponse:
+        return TokenResponse(id_token=self._tokens[code], access_token=None, raw={})
+
+
+def median_us(samples: list[int]) -> float:
+    return statistics.median(samples) / 1000
+
+
+def p95_us(samples: list[int]) -> float:
+    return statistics.quantiles(samples, n=20)[-1] / 1000
+
+
+def time_calls(call: Callable[[], object], runs: int) -> list[int]:
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter_ns()
+        call()
+        samples.append(time.perf_counter_ns() - started)
+    return samples
+
+
+def bench_session_check(runs: int) -> list[int]:
+    sessions = SessionCookie(
+        [Secret("n" * 43), Secret("o" * 43)], name="streamlit_auth", timeout=600,
+        accepted_issuers={"bench": [ISSUER]},
+    )
+    value = sessions.issue(IDENTITY).value
+    if sessions.verify(value) is None:
+        raise RuntimeError("benchmark cookie does not verify")
+    time_calls(lambda: sessions.verify(value), 1000)  # warm-up
+    return time_calls(lambda: sessions.verify(value), runs)
+
+
+def bench_callback(runs: int) -> list[int]:
+    secrets = [Secret("n" * 43)]
+    key = RSAKey.generate_key(2048, parameters={"kid": "bench"})
+    settings = ProviderSettings(
+        name="bench", kind="oidc", issuer=ISSUER, client_id=CLIENT_ID, client_secret=Secret("s"),
+        discovery_url=f"{ISSUER}/.well-known/openid-configuration", accepted_issuers=(ISSUER,),
+    )
+    transactions = TransactionCookies(secrets, cookie_prefix="streamlit_auth")
+    tokens: dict[str, str] = {}
+    prepared = []
+    now = int(time.time())
+    for index in range(runs):
+        transaction = LoginTransaction.start("bench", "/")
+        claims = {k: v for k, v in IDENTITY.items() if k != "provider"}
+        claims.update(aud=CLIENT_ID, azp=CLIENT_ID, iat=now, exp=now + 300, nonce=transaction.nonce)
+        code = f"code-{index}"
+        tokens[code] = jwt.encode({"alg": "RS256", "kid": "bench"}, claims, key)
+        cookies = {transactions.cookie_name(transaction.state): transactions.seal(transaction)}
+        prepared.append(({"state": transaction.state, "code": code}, cookies))
+    flow = LoginFlow(
+        clients={"bench": _OfflineProvider(settings, KeySet([key]), tokens)},
+        sessions=SessionCookie(secrets, name="streamlit_auth", timeout=600),
+        transactions=transactions,
+        access=AccessPolicy(AccessRules(allowed_domains=("example.com",))),
+    )
+    samples = []
+    for params, cookies in prepared:
+        started = time.perf_counter_ns()
+        flow.complete(flow.open_transaction(params, cookies), params)
+        samples.append(time.perf_counter_ns() - started)
+    return samples
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=20_000, help="session checks to time (default 20000)")
+    parser.add_argument("--callbacks", type=int, default=500, help="callbacks to time (default 500)")
+    args = parser.parse_args()
+    check = bench_session_check(args.runs)
+    print(f"per-rerun session check: median {median_us(check):.1f} us, p95 {p95_us(check):.1f} us ({len(check)} runs)")
+    callback = bench_callback(args.callbacks)
+    print(
+        f"callback's own work:     median {median_us(callback):.1f} us, p95 {p95_us(callback):.1f} us "
+        f"({len(callback)} runs, provider calls excluded)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""Real headless Chromium (Debian's, driven by Playwright) against the real app and provider."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+
+from tests.support.app_process import AppProcess, MockProviderProcess
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SHORT_TIMEOUT_SECONDS = 8
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as instance:
+        yield instance
+
+
+@pytest.fixture(scope="session")
+def chromium(playwright: Playwright) -> Iterator[Browser]:
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture(scope="session")
+def mock_provider() -> Iterator[MockProviderProcess]:
+    with MockProviderProcess() as provider:
+        yield provider
+
+
+def app_environment(app: AppProcess, provider: MockProviderProcess, **overrides: str) -> dict[str, str]:
+    return {
+        "AUTH_PROVIDERS": "mock",
+        "AUTH_MOCK_ISSUER": provider.issuer,
+        "AUTH_MOCK_CLIENT_ID": "browser-tests",
+        "AUTH_MOCK_CLIENT_SECRET": "browser-secret",
+        "AUTH_MOCK_LABEL": "Mock provider",
+        "AUTH_COOKIE_SECRET": secrets.token_urlsafe(32),
+        "AUTH_PUBLIC_URL": f"http://localhost:{app.port}",
+        **overrides,
+    }
+
+
+@pytest.fixture(scope="session")
+def app(mock_provider: MockProviderProcess) -> Iterator[AppProcess]:
+    process = AppProcess({})
+    process.env = app_environment(process, mock_provider)
+    with process:
+        yield process
+
+
+@pytest.fixture(scope="session")
+def short_session_app(mock_provider: MockProviderProcess) -> Iterator[AppProcess]:
+    """Sessions last a few seconds, to watch expiry happen."""
+    process = AppProcess({})
+    process.env = app_environment(process, mock_provider, AUTH_SESSION_TIMEOUT=f"{SHORT_TIMEOUT_SECONDS}s")
+    with process:
+        yield process
+
+
+@pytest.fixture
+def context(chromium: Browser) -> Iterator[BrowserContext]:
+    context = chromium.new_context()
+    context.set_default_timeout(20_000)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Page:
+    return context.new_page()

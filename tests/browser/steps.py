@@ -1,0 +1,17 @@
+"""What a person does in the browser, as reusable steps."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Page, expect
+
+
+def sign_in_with_mock(page: Page, user: str = "alice") -> None:
+    """From the app's login page: the provider button, the provider's form, back to the app."""
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    page.get_by_role("link", name="Sign in with Mock provider").click()
+    expect(page.get_by_role("heading", name="Authorize Client")).to_be_visible()
+    page.get_by_role("button", name=user, exact=True).click()
+
+
+def session_cookie(page: Page, name: str = "streamlit_auth") -> dict | None:
+    return next((c for c in page.context.cookies() if c["name"] == name), None)
