@@ -153,7 +153,7 @@ class ProviderClient:
         params = self.settings.authorization_params()
         if switch_account:
             params["prompt"] = "select_account" if self.settings.kind == "google" else "login"
-        client = self._oauth_client()
+        client = self.oauth_session()
         try:
             url, _ = client.create_authorization_url(
                 self.metadata()["authorization_endpoint"],
@@ -169,7 +169,7 @@ class ProviderClient:
     def exchange_code(self, code: str, transaction: LoginTransaction) -> TokenResponse:
         """RFC 6749 §4.1.3 with the PKCE verifier; client authenticated by secret."""
         endpoint = self.metadata()["token_endpoint"]
-        client = self._oauth_client()
+        client = self.oauth_session()
         try:
             token = client.fetch_token(
                 endpoint,
@@ -211,24 +211,26 @@ class ProviderClient:
 
     # -- plumbing -------------------------------------------------------------
 
-    def token_endpoint_auth_method(self) -> str:
+    def token_endpoint_auth_method(self, metadata: dict[str, Any] | None = None) -> str:
         """Configured, or the first of basic/post the provider supports (basic is the spec default)."""
         if self.settings.token_auth_method:
             return self.settings.token_auth_method
-        supported = self.metadata().get("token_endpoint_auth_methods_supported") or ["client_secret_basic"]
+        document = metadata if metadata is not None else self.metadata()
+        supported = document.get("token_endpoint_auth_methods_supported") or ["client_secret_basic"]
         for method in ("client_secret_basic", "client_secret_post"):
             if method in supported:
                 return method
         return "client_secret_basic"
 
-    def _oauth_client(self) -> OAuth2Session:
+    def oauth_session(self, metadata: dict[str, Any] | None = None) -> OAuth2Session:
+        """An Authlib session for this client: PKCE S256 and RFC 6749-encoded Basic auth."""
         client = OAuth2Session(
             client_id=self.settings.client_id,
             client_secret=self.settings.client_secret.value,
             scope=" ".join(self.settings.scopes),
             redirect_uri=self.redirect_uri,
             code_challenge_method="S256",
-            token_endpoint_auth_method=self.token_endpoint_auth_method(),
+            token_endpoint_auth_method=self.token_endpoint_auth_method(metadata),
         )
         client.register_client_auth_method(("client_secret_basic", encode_client_secret_basic))
         return client

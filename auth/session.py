@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from itsdangerous import BadData, TimestampSigner, URLSafeTimedSerializer
+from itsdangerous.encoding import base64_encode
+from itsdangerous.serializer import Serializer
 
 from .errors import SessionTooLarge
 from .secret import Secret
@@ -33,8 +35,18 @@ MAX_COOKIE_BYTES = 4096
 ATTRIBUTE_ALLOWANCE = 160
 
 
+class _UncompressedSerializer(URLSafeTimedSerializer):
+    """Plain base64 JSON: decoding it on every rerun costs less than decompressing.
+
+    ``load_payload`` still reads both forms, so compressed values stay valid.
+    """
+
+    def dump_payload(self, obj: Any) -> bytes:
+        return base64_encode(Serializer.dump_payload(self, obj))
+
+
 def timed_serializer(
-    secrets: Sequence[Secret], salt: str, clock: Clock = time.time
+    secrets: Sequence[Secret], salt: str, clock: Clock = time.time, *, compress: bool = True
 ) -> URLSafeTimedSerializer:
     """An itsdangerous serializer where the first secret signs and every secret verifies.
 
@@ -47,7 +59,15 @@ def timed_serializer(
         def get_timestamp(self) -> int:
             return int(clock())
 
-    return URLSafeTimedSerializer(
+        def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
+            # The derived key depends only on the secret and salt: compute it once
+            # per signer instead of on every verification.
+            cache: dict[str | bytes | None, bytes] = self.__dict__.setdefault("_derived_keys", {})
+            if secret_key not in cache:
+                cache[secret_key] = super().derive_key(secret_key)
+            return cache[secret_key]
+
+    return (URLSafeTimedSerializer if compress else _UncompressedSerializer)(
         [secret.value for secret in reversed(secrets)],
         salt=salt,
         signer=_ClockedSigner,
@@ -79,6 +99,7 @@ class SessionCookie:
         self.timeout = timeout
         self._clock = clock
         self._serializer = timed_serializer(secrets, SESSION_SALT, clock)
+        self._plain_serializer = timed_serializer(secrets, SESSION_SALT, clock, compress=False)
         # Built once: itsdangerous would otherwise construct a signer per call,
         # which is most of the per-rerun cost.
         self._signers = tuple(self._serializer.iter_unsigners(SESSION_SALT))
@@ -96,7 +117,10 @@ class SessionCookie:
         """
         payload = session_payload(identity)
         dropped: list[str] = []
-        value = self._serializer.dumps(payload)
+        # Uncompressed is cheaper to check on every rerun; compress only what would not fit.
+        value = self._plain_serializer.dumps(payload)
+        if not self._fits(value):
+            value = self._serializer.dumps(payload)
         for claim in OPTIONAL_CLAIMS_BY_DROP_ORDER:
             if self._fits(value):
                 break

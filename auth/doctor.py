@@ -1,0 +1,239 @@
+"""``python -m auth doctor``: check a deployment's sign-in set-up before users do.
+
+Loads the configuration exactly as the app does, then talks to every
+provider (discovery, JWKS, the token endpoint's client authentication) with
+timeouts, and prints one line per check. Exit status 1 on any problem, so
+it can gate a deployment.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any, TextIO
+from urllib.parse import urlsplit
+
+import requests
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+from .config import Settings, load_settings
+from .errors import ConfigurationError
+from .id_token import DEFAULT_LEEWAY, allowed_algorithms
+from .oidc import REQUIRED_METADATA, ProviderClient
+from .reader import is_loopback_host
+
+SKEW_WARNING_SECONDS = 10.0
+
+
+@dataclass
+class Report:
+    out: TextIO
+    problems: int = 0
+    warnings: int = 0
+    lines: list[str] = field(default_factory=list)
+
+    def ok(self, text: str) -> None:
+        self._line("ok  ", text)
+
+    def info(self, text: str) -> None:
+        self._line("    ", text)
+
+    def warn(self, text: str) -> None:
+        self.warnings += 1
+        self._line("WARN", text)
+
+    def fail(self, text: str) -> None:
+        self.problems += 1
+        self._line("FAIL", text)
+
+    def heading(self, text: str) -> None:
+        self.out.write(f"\n{text}\n")
+
+    def _line(self, tag: str, text: str) -> None:
+        self.out.write(f"  {tag}  {text}\n")
+
+
+def run_doctor(
+    environ: dict[str, str], *, base_path: str, out: TextIO, clock: Callable[[], float] = time.time
+) -> int:
+    report = Report(out)
+    report.heading("Configuration")
+    try:
+        settings = load_settings(environ, base_path=base_path)
+    except ConfigurationError as error:
+        for problem in error.problems:
+            report.fail(problem)
+        out.write(f"\n{report.problems} problem(s): fix the configuration first.\n")
+        return 1
+    check_settings(settings, report)
+    for provider in settings.providers:
+        client = ProviderClient(provider, redirect_uri=settings.redirect_uri, timeout=settings.http_timeout)
+        report.heading(f"Provider {provider.name!r} ({provider.kind}, issuer {provider.issuer})")
+        check_provider(client, report, clock)
+    out.write(f"\n{report.problems} problem(s), {report.warnings} warning(s).\n")
+    return 1 if report.problems else 0
+
+
+def check_settings(settings: Settings, report: Report) -> None:
+    names = ", ".join(p.name for p in settings.providers)
+    report.ok(f"{len(settings.providers)} provider(s): {names}")
+    report.info(f"redirect URI to register at every provider: {settings.redirect_uri}")
+    public = urlsplit(settings.public_url)
+    if public.scheme != "https" and not is_loopback_host(public.hostname):
+        report.fail(f"AUTH_PUBLIC_URL {settings.public_url} is not https: cookies and codes would cross the network in clear")
+    elif public.scheme == "https":
+        report.ok("AUTH_PUBLIC_URL is https")
+    else:
+        report.info("AUTH_PUBLIC_URL is http on this machine (fine for development only)")
+    if public.scheme == "https" and not settings.cookie_secure:
+        report.warn("AUTH_COOKIE_SECURE is false although AUTH_PUBLIC_URL is https")
+    report.ok(f"{len(settings.cookie_secrets)} cookie secret(s); session timeout {settings.session_timeout:g} s")
+    for warning in settings.warnings:
+        report.warn(warning)
+
+
+def check_provider(client: ProviderClient, report: Report, clock: Callable[[], float]) -> None:
+    settings = client.settings
+    url = settings.discovery_url
+    started = time.perf_counter()
+    try:
+        response = requests.get(url, timeout=client.timeout, headers={"Accept": "application/json"})
+    except requests.Timeout:
+        report.fail(f"discovery {url} timed out after {client.timeout:g} s")
+        return
+    except requests.RequestException as error:
+        report.fail(f"discovery {url} unreachable ({type(error).__name__})")
+        return
+    elapsed = (time.perf_counter() - started) * 1000
+    if response.status_code != 200:
+        report.fail(f"discovery {url} answered HTTP {response.status_code}")
+        return
+    try:
+        document = response.json()
+    except ValueError:
+        document = None
+    if not isinstance(document, dict):
+        report.fail(f"discovery {url} is not a JSON object")
+        return
+    report.ok(f"discovery fetched in {elapsed:.0f} ms from {url}")
+    _check_clock(response, report, clock)
+    if not _check_metadata(document, client, report):
+        return
+    _check_keys(document, client, report)
+    _check_client_authentication(document, client, report)
+
+
+def _check_clock(response: requests.Response, report: Report, clock: Callable[[], float]) -> None:
+    date = response.headers.get("Date")
+    if not date:
+        report.warn("the provider sent no Date header: clock skew not checked")
+        return
+    try:
+        skew = parsedate_to_datetime(date).timestamp() - clock()
+    except (TypeError, ValueError):
+        report.warn(f"unreadable Date header {date!r}: clock skew not checked")
+        return
+    text = f"clock skew against the provider: {skew:+.0f} s (HTTP Date has 1 s resolution)"
+    if abs(skew) > DEFAULT_LEEWAY:
+        report.fail(f"{text}; more than the {DEFAULT_LEEWAY:g} s leeway, so ID tokens would be refused: sync the clocks (NTP)")
+    elif abs(skew) > SKEW_WARNING_SECONDS:
+        report.warn(text)
+    else:
+        report.ok(text)
+
+
+def _check_metadata(document: dict[str, Any], client: ProviderClient, report: Report) -> bool:
+    settings = client.settings
+    missing = [name for name in REQUIRED_METADATA if not isinstance(document.get(name), str)]
+    if missing:
+        report.fail(f"discovery lacks {', '.join(missing)}")
+        return False
+    if document["issuer"] != settings.issuer:
+        report.fail(
+            f"discovery issuer {document['issuer']!r} differs from the configured {settings.issuer!r}; "
+            "they must be equal character for character (check http/https, trailing slash, realm name)"
+        )
+    else:
+        report.ok("issuer matches the configuration exactly")
+    report.info(f"authorization endpoint (browser): {document['authorization_endpoint']}")
+    report.info(f"token endpoint (app): {document['token_endpoint']}")
+
+    methods = document.get("code_challenge_methods_supported")
+    if methods is None:
+        report.warn("PKCE support not advertised (code_challenge_methods_supported); S256 is sent anyway")
+    elif "S256" in methods:
+        report.ok("PKCE S256 supported")
+    else:
+        report.fail(f"PKCE S256 not supported (advertised: {', '.join(methods) or 'none'})")
+
+    auth_methods = document.get("token_endpoint_auth_methods_supported") or ["client_secret_basic"]
+    chosen = client.token_endpoint_auth_method(document)
+    if chosen in auth_methods:
+        report.ok(f"token endpoint client authentication: {chosen} (supported: {', '.join(auth_methods)})")
+    else:
+        report.fail(f"token endpoint does not support {chosen} (supported: {', '.join(auth_methods)})")
+
+    algorithms = allowed_algorithms(document.get("id_token_signing_alg_values_supported"))
+    if algorithms:
+        report.ok(f"ID-token algorithms accepted: {', '.join(algorithms)}")
+    else:
+        report.fail("the provider advertises no asymmetric ID-token signing algorithm")
+
+    if isinstance(document.get("end_session_endpoint"), str):
+        report.ok(f"end_session_endpoint: {document['end_session_endpoint']}")
+    else:
+        report.info("no end_session_endpoint: signing out ends the app's session only")
+    return True
+
+
+def _check_keys(document: dict[str, Any], client: ProviderClient, report: Report) -> None:
+    jwks_uri = document["jwks_uri"]
+    try:
+        response = requests.get(jwks_uri, timeout=client.timeout)
+        keys = KeySet.import_key_set(response.json())
+    except requests.Timeout:
+        report.fail(f"JWKS {jwks_uri} timed out")
+        return
+    except requests.RequestException as error:
+        report.fail(f"JWKS {jwks_uri} unreachable ({type(error).__name__})")
+        return
+    except (JoseError, ValueError, KeyError, TypeError):
+        report.fail(f"JWKS {jwks_uri} is not a usable key set")
+        return
+    kids = ", ".join(str(key.kid) for key in keys)
+    report.ok(f"JWKS: {len(keys.keys)} key(s) ({kids})")
+
+
+def _check_client_authentication(document: dict[str, Any], client: ProviderClient, report: Report) -> None:
+    """Redeem a code that cannot exist: ``invalid_grant`` means the provider accepted our
+    client id and secret (and the code was refused); ``invalid_client`` means it did not."""
+    settings = client.settings
+    session = client.oauth_session(document)
+    try:
+        response = session.post(
+            document["token_endpoint"],
+            data={"grant_type": "authorization_code", "code": "auth-doctor-probe", "redirect_uri": client.redirect_uri},
+            auth=session.client_auth(client.token_endpoint_auth_method(document)),
+            timeout=client.timeout,
+        )
+    except requests.RequestException as error:
+        report.fail(f"token endpoint unreachable ({type(error).__name__})")
+        return
+    finally:
+        session.close()
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        error = None
+    if error in {"invalid_client", "unauthorized_client"} or response.status_code == 401:
+        report.fail(
+            f"the provider rejected client {settings.client_id!r} and its secret ({error or response.status_code}): "
+            f"check AUTH_{settings.env_name}_CLIENT_ID and AUTH_{settings.env_name}_CLIENT_SECRET"
+        )
+    elif error == "invalid_grant":
+        report.ok("client id and secret accepted by the token endpoint (probe code refused, as expected)")
+    else:
+        report.warn(f"client credentials not confirmed: the token endpoint answered {response.status_code} {error or ''}".rstrip())
