@@ -14,7 +14,8 @@ from typing import Any
 
 from .presets import ProviderSettings
 
-ROLE_GROUP_CLAIMS = ("roles", "groups", "realm_access", "resource_access")
+ROLE_CLAIMS = ("roles", "realm_access", "resource_access")
+ROLE_GROUP_CLAIMS = ROLE_CLAIMS + ("groups",)
 
 
 def roles_and_groups(claims: Mapping[str, Any], settings: ProviderSettings) -> tuple[list[str], list[str]]:
@@ -34,6 +35,10 @@ def roles_and_groups(claims: Mapping[str, Any], settings: ProviderSettings) -> t
 
 def has_role_or_group_claims(claims: Mapping[str, Any]) -> bool:
     return any(name in claims for name in ROLE_GROUP_CLAIMS)
+
+
+def has_role_claims(claims: Mapping[str, Any]) -> bool:
+    return any(name in claims for name in ROLE_CLAIMS)
 
 
 def identity_from_claims(

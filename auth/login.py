@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .access import AccessPolicy
-from .claims import has_role_or_group_claims, identity_from_claims
+from .claims import has_role_claims, has_role_or_group_claims, identity_from_claims
 from .errors import (
     AccessDenied,
     InvalidIdToken,
@@ -162,8 +162,10 @@ class LoginFlow:
             extra.update(userinfo)
         elif userinfo:
             logger.warning("provider=%s userinfo sub differs from the ID token; ignored", client.name)
-        if wants_roles and not has_role_or_group_claims(extra):
-            extra.update(self._access_token_roles(client, id_claims, access_token))
+        if wants_roles and not has_role_claims(extra):
+            # Keycloak's default userinfo has groups but no roles: those are in the access token.
+            for name, value in self._access_token_roles(client, id_claims, access_token).items():
+                extra.setdefault(name, value)
         return extra
 
     @staticmethod

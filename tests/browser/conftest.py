@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
 from tests.support.app_process import AppProcess, MockProviderProcess
+from tests.support.provider import LocalProvider, ProviderUser
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -42,6 +43,15 @@ def mock_provider() -> Iterator[MockProviderProcess]:
         yield provider
 
 
+@pytest.fixture(scope="session")
+def other_provider() -> Iterator[LocalProvider]:
+    """A second provider, whose user carol@other.example is outside AUTH_ALLOWED_DOMAINS."""
+    users = [ProviderUser(sub="carol", claims={
+        "email": "carol@other.example", "email_verified": True, "name": "Carol Other"})]
+    with LocalProvider(users=users, client_id="browser-tests", client_secret="other-secret") as provider:
+        yield provider
+
+
 def app_environment(app: AppProcess, provider: MockProviderProcess, **overrides: str) -> dict[str, str]:
     return {
         "AUTH_PROVIDERS": "mock",
@@ -56,9 +66,19 @@ def app_environment(app: AppProcess, provider: MockProviderProcess, **overrides:
 
 
 @pytest.fixture(scope="session")
-def app(mock_provider: MockProviderProcess) -> Iterator[AppProcess]:
+def app(mock_provider: MockProviderProcess, other_provider: LocalProvider) -> Iterator[AppProcess]:
+    """Two providers; only example.com accounts are allowed in."""
     process = AppProcess({})
-    process.env = app_environment(process, mock_provider)
+    process.env = app_environment(
+        process,
+        mock_provider,
+        AUTH_PROVIDERS="mock,other",
+        AUTH_OTHER_ISSUER=other_provider.issuer,
+        AUTH_OTHER_CLIENT_ID="browser-tests",
+        AUTH_OTHER_CLIENT_SECRET="other-secret",
+        AUTH_OTHER_LABEL="Other provider",
+        AUTH_ALLOWED_DOMAINS="example.com",
+    )
     with process:
         yield process
 

@@ -309,7 +309,11 @@ class LocalProvider:
         client_secret: str = "s3cret",
         issuer_path: str = "",
         redirect_uris: Sequence[str] | None = None,
+        frontend_host: str | None = None,
     ) -> None:
+        """``frontend_host`` splits the provider like Keycloak behind KC_HOSTNAME with a
+        dynamic back channel: the issuer and browser endpoints use that host name (e.g.
+        ``localhost``), while discovery, token, userinfo and JWKS are on 127.0.0.1."""
         if not _ISSUER_PATH_RE.fullmatch(issuer_path):
             raise ValueError(f"issuer_path must be '' or like '/realms/demo', got {issuer_path!r}")
         self.users: dict[str, ProviderUser] = {user.sub: user for user in users}
@@ -317,6 +321,7 @@ class LocalProvider:
         self.client_secret = client_secret
         self.issuer_path = issuer_path
         self.redirect_uris = list(redirect_uris) if redirect_uris is not None else None
+        self.frontend_host = frontend_host
 
         self._key: RSAKey = generate_signing_key()
         self._codes: dict[str, _Code] = {}
@@ -422,11 +427,16 @@ class LocalProvider:
     @property
     def issuer(self) -> str:
         """The real issuer, e.g. ``http://127.0.0.1:53211/realms/demo``."""
+        return f"http://{self.frontend_host or '127.0.0.1'}:{self.port}{self.issuer_path}"
+
+    @property
+    def backchannel_base(self) -> str:
+        """Where the app reaches the provider: always 127.0.0.1."""
         return f"http://127.0.0.1:{self.port}{self.issuer_path}"
 
     @property
     def discovery_url(self) -> str:
-        return self.issuer + _DISCOVERY_PATH
+        return self.backchannel_base + _DISCOVERY_PATH
 
     @property
     def authorization_endpoint(self) -> str:
@@ -434,15 +444,15 @@ class LocalProvider:
 
     @property
     def token_endpoint(self) -> str:
-        return self.issuer + _TOKEN_PATH
+        return self.backchannel_base + _TOKEN_PATH
 
     @property
     def userinfo_endpoint(self) -> str:
-        return self.issuer + _USERINFO_PATH
+        return self.backchannel_base + _USERINFO_PATH
 
     @property
     def jwks_uri(self) -> str:
-        return self.issuer + _JWKS_PATH
+        return self.backchannel_base + _JWKS_PATH
 
     @property
     def end_session_endpoint(self) -> str:
