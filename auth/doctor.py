@@ -96,34 +96,45 @@ def check_settings(settings: Settings, report: Report) -> None:
 
 
 def check_provider(client: ProviderClient, report: Report, clock: Callable[[], float]) -> None:
-    settings = client.settings
-    url = settings.discovery_url
+    url = client.settings.discovery_url
     started = time.perf_counter()
-    try:
-        response = requests.get(url, timeout=client.timeout, headers={"Accept": "application/json"})
-    except requests.Timeout:
-        report.fail(f"discovery {url} timed out after {client.timeout:g} s")
+    response = _fetch(url, "discovery", client, report)
+    document = _json_object(response, f"discovery {url}", report) if response is not None else None
+    if document is None:
         return
-    except requests.RequestException as error:
-        report.fail(f"discovery {url} unreachable ({type(error).__name__})")
-        return
-    elapsed = (time.perf_counter() - started) * 1000
-    if response.status_code != 200:
-        report.fail(f"discovery {url} answered HTTP {response.status_code}")
-        return
-    try:
-        document = response.json()
-    except ValueError:
-        document = None
-    if not isinstance(document, dict):
-        report.fail(f"discovery {url} is not a JSON object")
-        return
-    report.ok(f"discovery fetched in {elapsed:.0f} ms from {url}")
+    report.ok(f"discovery fetched in {(time.perf_counter() - started) * 1000:.0f} ms from {url}")
     _check_clock(response, report, clock)
     if not _check_metadata(document, client, report):
         return
     _check_keys(document, client, report)
     _check_client_authentication(document, client, report)
+
+
+def _fetch(url: str, what: str, client: ProviderClient, report: Report) -> requests.Response | None:
+    """GET with the app's timeout; a failure becomes one FAIL line naming the URL."""
+    try:
+        response = requests.get(url, timeout=client.timeout, headers={"Accept": "application/json"})
+    except requests.Timeout:
+        report.fail(f"{what} {url} timed out after {client.timeout:g} s")
+        return None
+    except requests.RequestException as error:
+        report.fail(f"{what} {url} unreachable ({type(error).__name__})")
+        return None
+    if response.status_code != 200:
+        report.fail(f"{what} {url} answered HTTP {response.status_code}")
+        return None
+    return response
+
+
+def _json_object(response: requests.Response, what: str, report: Report) -> dict[str, Any] | None:
+    try:
+        document = response.json()
+    except ValueError:
+        document = None
+    if not isinstance(document, dict):
+        report.fail(f"{what} is not a JSON object")
+        return None
+    return document
 
 
 def _check_clock(response: requests.Response, report: Report, clock: Callable[[], float]) -> None:
@@ -191,15 +202,12 @@ def _check_metadata(document: dict[str, Any], client: ProviderClient, report: Re
 
 def _check_keys(document: dict[str, Any], client: ProviderClient, report: Report) -> None:
     jwks_uri = document["jwks_uri"]
+    response = _fetch(jwks_uri, "JWKS", client, report)
+    keys_document = _json_object(response, f"JWKS {jwks_uri}", report) if response is not None else None
+    if keys_document is None:
+        return
     try:
-        response = requests.get(jwks_uri, timeout=client.timeout)
-        keys = KeySet.import_key_set(response.json())
-    except requests.Timeout:
-        report.fail(f"JWKS {jwks_uri} timed out")
-        return
-    except requests.RequestException as error:
-        report.fail(f"JWKS {jwks_uri} unreachable ({type(error).__name__})")
-        return
+        keys = KeySet.import_key_set(keys_document)  # type: ignore[arg-type]
     except (JoseError, ValueError, KeyError, TypeError):
         report.fail(f"JWKS {jwks_uri} is not a usable key set")
         return

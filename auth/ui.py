@@ -186,6 +186,6 @@ def _login_button(href: str, label: str, icon: str | None) -> str:
         f'<a href="{escape(href, quote=True)}" target="_self" '
         'style="display:flex;align-items:center;justify-content:center;padding:.6rem 1rem;'
         "border:1px solid rgba(49,51,63,.2);border-radius:.5rem;text-decoration:none;"
-        'color:inherit;font-weight:500">'
+        'color:inherit;font-weight:500;text-align:center">'
         f"{icon_html}Sign in with {escape(label)}</a>"
     )

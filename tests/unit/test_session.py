@@ -12,11 +12,11 @@ from itsdangerous import BadSignature, TimestampSigner
 
 from auth.errors import SessionTooLarge
 from auth.secret import Secret
+from tests.support.clock import T0, Clock
 from auth.session import SESSION_SALT, SessionCookie, timed_serializer
 from auth.transaction import TRANSACTION_SALT, LoginTransaction, TransactionCookies
 from auth.user import User
 
-T0 = 1_700_000_000
 TIMEOUT = 600
 NAME = "streamlit_auth"
 
@@ -34,24 +34,6 @@ IDENTITY: dict[str, Any] = {
     "sid": "sid-1",
     "auth_time": T0 - 5,
 }
-
-
-class Clock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def secret() -> Secret:
-    return Secret(secrets.token_urlsafe(32))
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture

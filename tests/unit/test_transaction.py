@@ -11,30 +11,12 @@ import pytest
 
 from auth.errors import LoginError, LoginTransactionMissing, StateMismatch
 from auth.secret import Secret
+from tests.support.clock import T0, Clock
 from auth.session import SESSION_SALT, SessionCookie, timed_serializer
 from auth.transaction import LoginTransaction, TransactionCookies
 
-T0 = 1_700_000_000
 PREFIX = "streamlit_auth"
 VERIFIER_CHARSET = re.compile(r"^[A-Za-z0-9\-._~]+$")  # RFC 7636 §4.1 unreserved characters
-
-
-class Clock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def secret() -> Secret:
-    return Secret(secrets.token_urlsafe(32))
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture
