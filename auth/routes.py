@@ -62,7 +62,7 @@ class AuthRoutes:
             start = await run_in_threadpool(self.flow.begin, provider, next_path, switch_account=switch)
         except LoginError as error:
             return self._failure(error, provider=provider, next_path=next_path)
-        log_event("login_started", provider=provider)
+        log_event("login_started", level=logging.DEBUG, provider=provider)
         response = RedirectResponse(start.authorization_url, status_code=302, headers=SECURITY_HEADERS)
         response.set_cookie(
             start.cookie_name,

@@ -75,7 +75,8 @@ def user_from_payload(payload: Any, signed_in_at: float, expires_at: float) -> U
     if not isinstance(payload, dict):
         return None
     sub, issuer, provider = payload.get("sub"), payload.get("iss"), payload.get("provider")
-    if not all(isinstance(value, str) and value for value in (sub, issuer, provider)):
+    # Runs on every rerun: plain checks rather than a generator keep it cheap.
+    if not (_optional_str(sub) and _optional_str(issuer) and _optional_str(provider)):
         return None
     email = _optional_str(payload.get("email"))
     preferred_username = _optional_str(payload.get("preferred_username"))
@@ -106,4 +107,4 @@ def _optional_str(value: Any) -> str | None:
 def _str_tuple(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list):
         return ()
-    return tuple(item for item in value if isinstance(item, str))
+    return tuple([item for item in value if isinstance(item, str)])
