@@ -131,11 +131,19 @@ def bench_callback(runs: int) -> list[int]:
     return samples
 
 
+def machine_speed_us() -> float:
+    """A fixed pure-Python workload, printed so runs on a noisy machine can be compared."""
+    import timeit
+
+    return min(timeit.repeat("sum(range(100))", number=100_000, repeat=5)) / 100_000 * 1e6
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=20_000, help="session checks to time (default 20000)")
     parser.add_argument("--callbacks", type=int, default=500, help="callbacks to time (default 500)")
     args = parser.parse_args()
+    print(f"machine speed: sum(range(100)) takes {machine_speed_us():.2f} us (lower is faster)")
     check = bench_session_check(args.runs)
     print(f"per-rerun session check: median {median_us(check):.1f} us, p95 {p95_us(check):.1f} us ({len(check)} runs)")
     callback = bench_callback(args.callbacks)
