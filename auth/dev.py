@@ -76,7 +76,8 @@ def start_provider(port: int, users: tuple[dict[str, object], ...] = DEMO_USERS)
             if requests.get(f"{issuer}/.well-known/openid-configuration", timeout=1).ok:
                 return process
         except requests.RequestException:
-            time.sleep(0.1)  # readiness poll of a starting subprocess
+            pass
+        time.sleep(0.1)  # readiness poll of a starting subprocess
     process.kill()
     raise RuntimeError("the development provider did not start within 30 s")
 

@@ -196,4 +196,10 @@ class AuthRoutes:
             names.add(self.flow.transactions.cookie_name(state))
         for name in names:
             if name in request.cookies:
-                response.delete_cookie(name, path=f"{self.prefix}/callback", httponly=True, samesite="lax")
+                response.delete_cookie(
+                    name,
+                    path=f"{self.prefix}/callback",
+                    secure=self.settings.cookie_secure,
+                    httponly=True,
+                    samesite="lax",
+                )

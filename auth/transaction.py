@@ -63,6 +63,10 @@ class TransactionCookies:
         self, secrets: Sequence[Secret], *, cookie_prefix: str, clock: Clock = time.time
     ) -> None:
         self._serializer = timed_serializer(secrets, TRANSACTION_SALT, clock)
+        # A "__Host-" cookie must have Path=/, but this one is scoped to the callback
+        # path, so browsers would drop it: keep the Secure guarantee with "__Secure-".
+        if cookie_prefix.startswith("__Host-"):
+            cookie_prefix = "__Secure-" + cookie_prefix.removeprefix("__Host-")
         self._prefix = f"{cookie_prefix}_tx_"
         self._spent = _SpentStates(TRANSACTION_MAX_AGE, clock)
 
@@ -98,6 +102,7 @@ class TransactionCookies:
         return transaction
 
     def names_in(self, cookies: Mapping[str, str]) -> list[str]:
+        """Names of the login-transaction cookies among ``cookies``."""
         return [name for name in cookies if name.startswith(self._prefix)]
 
 

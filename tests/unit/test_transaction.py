@@ -240,3 +240,14 @@ def test_raised_errors_carry_the_plain_user_message(jar: TransactionCookies) -> 
     reused = missing(jar, cookies, transaction.state)
     assert reused.user_message == LoginTransactionMissing.user_message
     assert str(reused) == "state already used"
+
+
+def test_host_prefixed_session_cookie_gives_a_secure_prefixed_transaction_cookie(secret: Secret) -> None:
+    """__Host- cookies must have Path=/; the transaction cookie is scoped to the callback path."""
+    jar = TransactionCookies([secret], cookie_prefix="__Host-app_session")
+    transaction = LoginTransaction.start("corp", "/")
+
+    name = jar.cookie_name(transaction.state)
+
+    assert name.startswith("__Secure-app_session_tx_")
+    assert jar.open({name: jar.seal(transaction)}, transaction.state) == transaction
