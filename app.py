@@ -14,7 +14,7 @@ from auth import Auth
 
 HERE = Path(__file__).parent
 
-# AUTH_ENV_FILE names another settings file; set it empty to read none.
+# Settings: the environment over AUTH_ENV_FILE (set it empty to read none), else .env beside this file.
 auth = Auth.from_environment_or_exit(dotenv_path=os.environ.get("AUTH_ENV_FILE", HERE / ".env") or None)
 
 app = st.App(HERE / "demo" / "main.py", routes=auth.routes)

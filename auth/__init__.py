@@ -14,6 +14,7 @@ from .config import AccessRules, Settings, load_settings
 from .errors import AuthError, ConfigurationError, LoginError
 from .presets import ProviderSettings
 from .service import Auth
+from .ui import escape_markdown
 from .user import User
 
 __all__ = [
@@ -25,5 +26,6 @@ __all__ = [
     "ProviderSettings",
     "Settings",
     "User",
+    "escape_markdown",
     "load_settings",
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from .presets import ProviderSettings
 
@@ -66,7 +67,7 @@ def identity_from_claims(
         "email_verified": _is_verified(email_source.get("email_verified")),
         "name": _string(merged.get("name")),
         "preferred_username": _string(merged.get("preferred_username")),
-        "picture": _string(merged.get("picture")),
+        "picture": _https_url(merged.get("picture")),
         "roles": roles,
         "groups": groups,
         "sid": _string(id_claims.get("sid")),
@@ -82,6 +83,15 @@ def _is_verified(value: Any) -> bool:
 
 def _string(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def _https_url(value: Any) -> str | None:
+    """A picture URL only if it is https: never a local path (``st.image`` would read
+    the file), ``file:``, ``data:`` or plain http."""
+    if not isinstance(value, str) or len(value) > 2048:
+        return None
+    parts = urlsplit(value)
+    return value if parts.scheme == "https" and parts.netloc and not any(c.isspace() for c in value) else None
 
 
 def _strings(value: Any) -> list[str]:

@@ -20,13 +20,19 @@ from dotenv import dotenv_values
 
 from .errors import ConfigurationError
 from .presets import PROVIDER_SUFFIXES, ProviderSettings, read_provider
-from .reader import EnvReader, is_loopback_host
+from .reader import EnvReader, is_loopback_host, url_allowed
 from .secret import Secret
 
 DEFAULT_PUBLIC_URL = "http://localhost:8501"
 DEFAULT_SESSION_TIMEOUT = 600.0
 DEFAULT_COOKIE_NAME = "streamlit_auth"
 DEFAULT_HTTP_TIMEOUT = 10.0
+DEFAULT_PORT = 8501
+# Sign-in attempts (/auth/login and /auth/callback requests) one client address may
+# make per minute; a sign-in is two requests. Generous enough for an office behind one NAT.
+DEFAULT_RATE_LIMIT = 120
+# Provider calls (code exchange, discovery) in flight at once, and how many more may wait.
+DEFAULT_PROVIDER_CONCURRENCY = 16
 MIN_SECRET_LENGTH = 32
 # Chrome caps cookie lifetimes at 400 days; a longer timeout would silently shrink.
 MAX_SESSION_TIMEOUT = 400 * 86400.0
@@ -37,6 +43,7 @@ DEV_SECRET_MARKER = "insecure-dev-only"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 _PROVIDER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_HOST_NAME = re.compile(r"^[a-z0-9_]([a-z0-9_.\-]*[a-z0-9_])?$")
 _COOKIE_NAME = re.compile(r"^[A-Za-z0-9_\-]+$")
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd]?)$")
 _UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -53,6 +60,10 @@ GLOBAL_SETTINGS = (
     "AUTH_HTTP_TIMEOUT",
     "AUTH_LOG_LEVEL",
     "AUTH_ENV_FILE",
+    "AUTH_LEGACY_CALLBACK",
+    "AUTH_INSECURE_PROVIDER_HOSTS",
+    "AUTH_RATE_LIMIT",
+    "AUTH_PROVIDER_CONCURRENCY",
     "AUTH_ALLOWED_DOMAINS",
     "AUTH_ALLOWED_EMAILS",
     "AUTH_REQUIRED_ROLES",
@@ -91,11 +102,27 @@ class Settings:
     access: AccessRules = field(default_factory=AccessRules)
     log_level: str = "INFO"
     warnings: tuple[str, ...] = ()
+    #: False when AUTH_PUBLIC_URL is unset and the URL follows the port Streamlit serves on.
+    public_url_explicit: bool = True
+    #: Send and accept the shared ``/auth/callback`` (one provider only), for old registrations.
+    legacy_callback: bool = False
+    #: Hosts besides loopback that provider URLs may reach over plain http (development networks).
+    insecure_provider_hosts: tuple[str, ...] = ()
+    #: Sign-in requests per minute per client address; 0 turns the limit off.
+    rate_limit_per_minute: int = DEFAULT_RATE_LIMIT
+    provider_concurrency: int = DEFAULT_PROVIDER_CONCURRENCY
 
-    @property
-    def redirect_uri(self) -> str:
-        """The callback URL to register at every provider."""
-        return f"{self.public_url}/auth/callback"
+    def callback_path(self, provider: str) -> str:
+        """The callback path for ``provider`` under the base path: one per provider, so a
+        response can only complete a sign-in started with that provider (RFC 9700 §4.4.2)."""
+        if self.legacy_callback:
+            return f"{self.base_path}/auth/callback"
+        return f"{self.base_path}/auth/callback/{provider}"
+
+    def redirect_uri(self, provider: str, public_url: str | None = None) -> str:
+        """The redirect URI to register at ``provider``: ``<AUTH_PUBLIC_URL>/auth/callback/<name>``."""
+        origin = _origin(public_url or self.public_url)
+        return f"{origin}{self.callback_path(provider)}"
 
     @property
     def cookie_path(self) -> str:
@@ -106,6 +133,11 @@ class Settings:
             if provider.name == name:
                 return provider
         return None
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def read_environment(dotenv_path: str | Path | None = ".env") -> dict[str, str]:
@@ -146,18 +178,26 @@ def split_list(text: str | None) -> tuple[str, ...]:
     return tuple(item.strip() for item in text.split(",") if item.strip())
 
 
-def load_settings(environ: Mapping[str, str], *, base_path: str = "") -> Settings:
-    """Validate the whole configuration; raise ``ConfigurationError`` with every problem."""
+def load_settings(environ: Mapping[str, str], *, base_path: str = "", port: int = DEFAULT_PORT) -> Settings:
+    """Validate the whole configuration; raise ``ConfigurationError`` with every problem.
+
+    ``port`` is the port Streamlit is configured to serve on: without
+    ``AUTH_PUBLIC_URL`` the app's URL is ``http://localhost:<port>``.
+    """
     reader = EnvReader(environ)
     base_path = normalize_base_path(base_path)
 
     providers = _read_providers(reader)
-    public_url = _read_public_url(reader, base_path)
+    public_url = _read_public_url(reader, base_path, port)
     secrets = _read_cookie_secrets(reader, public_url)
     timeout = _read_duration(reader, "AUTH_SESSION_TIMEOUT", DEFAULT_SESSION_TIMEOUT)
     http_timeout = _read_http_timeout(reader)
     secure = _read_cookie_secure(reader, public_url)
-    cookie_name = _read_cookie_name(reader, secure, base_path)
+    cookie_name = _read_cookie_name(reader, secure, base_path, public_url)
+    legacy_callback = _read_legacy_callback(reader, providers)
+    insecure_hosts = _read_insecure_hosts(reader)
+    rate_limit = _read_rate_limit(reader)
+    concurrency = _read_positive_int(reader, "AUTH_PROVIDER_CONCURRENCY", DEFAULT_PROVIDER_CONCURRENCY, 1, 256)
     access = AccessRules(
         allowed_domains=tuple(d.lower().lstrip("@") for d in split_list(reader.get("AUTH_ALLOWED_DOMAINS"))),
         allowed_emails=tuple(e.lower() for e in split_list(reader.get("AUTH_ALLOWED_EMAILS"))),
@@ -165,11 +205,13 @@ def load_settings(environ: Mapping[str, str], *, base_path: str = "") -> Setting
         required_groups=split_list(reader.get("AUTH_REQUIRED_GROUPS")),
     )
     for provider in providers:
-        if provider.issuer_is_insecure():
-            reader.problem(
-                f"AUTH_{provider.env_name}_ISSUER must use https (plain http is accepted only "
-                "for a provider on this machine: localhost or 127.0.0.1)"
-            )
+        for name, url in provider.configured_urls():
+            if urlsplit(url).scheme == "http" and not url_allowed(url, insecure_hosts):
+                reader.problem(
+                    f"{name} must use https: plain http is accepted only for a provider on this "
+                    "machine (localhost, 127.0.0.1) or on a host listed in AUTH_INSECURE_PROVIDER_HOSTS, "
+                    f"got host {urlsplit(url).hostname!r}"
+                )
 
     log_level = (reader.get("AUTH_LOG_LEVEL") or "INFO").upper()
     if log_level not in LOG_LEVELS:
@@ -189,6 +231,11 @@ def load_settings(environ: Mapping[str, str], *, base_path: str = "") -> Setting
         access=access,
         log_level=log_level,
         warnings=tuple(_unused_setting_warnings(reader, providers)),
+        public_url_explicit=reader.get("AUTH_PUBLIC_URL") is not None,
+        legacy_callback=legacy_callback,
+        insecure_provider_hosts=insecure_hosts,
+        rate_limit_per_minute=rate_limit,
+        provider_concurrency=concurrency,
     )
 
 
@@ -221,10 +268,10 @@ def _read_providers(reader: EnvReader) -> list[ProviderSettings]:
     return providers
 
 
-def _read_public_url(reader: EnvReader, base_path: str) -> str:
+def _read_public_url(reader: EnvReader, base_path: str, port: int) -> str:
     raw = reader.get("AUTH_PUBLIC_URL")
     if raw is None:
-        return f"{DEFAULT_PUBLIC_URL}{base_path}"
+        return f"http://localhost:{port}{base_path}"
     url = raw.rstrip("/")
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"} or not parts.netloc:
@@ -238,7 +285,7 @@ def _read_public_url(reader: EnvReader, base_path: str) -> str:
         reader.problem(
             f"AUTH_PUBLIC_URL: its path {parts.path or '/'!r} must match Streamlit's "
             f"server.baseUrlPath ({base_path or '/'!r}), because the app serves "
-            "<AUTH_PUBLIC_URL>/auth/callback"
+            "<AUTH_PUBLIC_URL>/auth/callback/<provider>"
         )
     return url
 
@@ -313,8 +360,16 @@ def _read_cookie_secure(reader: EnvReader, public_url: str) -> bool:
         return default
 
 
-def _read_cookie_name(reader: EnvReader, secure: bool, base_path: str) -> str:
-    name = reader.get("AUTH_COOKIE_NAME") or DEFAULT_COOKIE_NAME
+def _read_cookie_name(reader: EnvReader, secure: bool, base_path: str, public_url: str) -> str:
+    """The session cookie's name; ``__Host-`` by default on https at the root path.
+
+    RFC 6265bis §4.1.3.2: a ``__Host-`` cookie is Secure, host-only and Path=/,
+    so a sibling subdomain cannot plant or overwrite it (login CSRF).
+    """
+    name = reader.get("AUTH_COOKIE_NAME")
+    if name is None:
+        https_root = urlsplit(public_url).scheme == "https" and not base_path
+        return f"__Host-{DEFAULT_COOKIE_NAME}" if https_root and secure else DEFAULT_COOKIE_NAME
     if not _COOKIE_NAME.match(name):
         reader.problem(
             f"AUTH_COOKIE_NAME: {name!r} is not a valid cookie name (letters, digits, '-' and '_')"
@@ -328,6 +383,72 @@ def _read_cookie_name(reader: EnvReader, secure: bool, base_path: str) -> str:
             "and an app served at the root path (no server.baseUrlPath)"
         )
     return name
+
+
+def _read_bool(reader: EnvReader, name: str, default: bool) -> bool:
+    raw = reader.get(name)
+    if raw is None:
+        return default
+    try:
+        return parse_bool(raw)
+    except ValueError:
+        reader.problem(f"{name} must be true or false, got {raw!r}")
+        return default
+
+
+def _read_legacy_callback(reader: EnvReader, providers: list[ProviderSettings]) -> bool:
+    legacy = _read_bool(reader, "AUTH_LEGACY_CALLBACK", False)
+    if legacy and len(providers) > 1:
+        reader.problem(
+            "AUTH_LEGACY_CALLBACK=true needs exactly one provider: with several, one shared "
+            "callback lets a hostile provider take over accounts at another (mix-up attack); "
+            "register <AUTH_PUBLIC_URL>/auth/callback/<provider> at each provider and remove the setting"
+        )
+        return False
+    return legacy
+
+
+def _read_insecure_hosts(reader: EnvReader) -> tuple[str, ...]:
+    """Host names (never URLs or ports) that provider URLs may reach over plain http."""
+    hosts = tuple(host.lower() for host in split_list(reader.get("AUTH_INSECURE_PROVIDER_HOSTS")))
+    for host in hosts:
+        if not _HOST_NAME.match(host):
+            reader.problem(
+                f"AUTH_INSECURE_PROVIDER_HOSTS: {host!r} is not a host name; list names only, "
+                "e.g. AUTH_INSECURE_PROVIDER_HOSTS=keycloak"
+            )
+    return hosts
+
+
+def _read_rate_limit(reader: EnvReader) -> int:
+    raw = reader.get("AUTH_RATE_LIMIT")
+    if raw is None:
+        return DEFAULT_RATE_LIMIT
+    text = raw.strip().lower()
+    if text in {"off", "0", "none"}:
+        return 0
+    match = re.fullmatch(r"(\d+)\s*(?:/\s*(?:min|minute|m))?", text)
+    if not match or not 1 <= int(match.group(1)) <= 100_000:
+        reader.problem(
+            f"AUTH_RATE_LIMIT must be a number of sign-in requests per minute and client "
+            f"address between 1 and 100000 (e.g. 120/min), or off; got {raw!r}"
+        )
+        return DEFAULT_RATE_LIMIT
+    return int(match.group(1))
+
+
+def _read_positive_int(reader: EnvReader, name: str, default: int, low: int, high: int) -> int:
+    raw = reader.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        reader.problem(f"{name} must be a whole number between {low} and {high}, got {raw!r}")
+        return default
+    return value
 
 
 def _unused_setting_warnings(reader: EnvReader, providers: list[ProviderSettings]) -> list[str]:

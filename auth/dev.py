@@ -25,6 +25,7 @@ from .config import read_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PROVIDER_PORT = 9400
+DEFAULT_APP_PORT = 8501
 DEV_CLIENT_ID = "streamlit-dev"
 
 DEMO_USERS = (
@@ -94,27 +95,49 @@ def provider_environment(port: int) -> dict[str, str]:
     }
 
 
-def app_port(argv: list[str]) -> int:
+def app_port(argv: list[str]) -> int | None:
     """The port given to ``streamlit run`` (``--server.port 8502`` or ``--server.port=8502``)."""
     for index, arg in enumerate(argv):
         if arg.startswith("--server.port="):
             return int(arg.split("=", 1)[1])
         if arg == "--server.port" and index + 1 < len(argv):
             return int(argv[index + 1])
-    return 8501
+    return None
+
+
+def first_free_port(start: int, attempts: int = 20) -> int:
+    """The first port from ``start`` on that nothing listens on (as Streamlit would pick)."""
+    for port in range(start, start + attempts):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise OSError(f"no free port in {start}-{start + attempts - 1}")
 
 
 def main(argv: list[str]) -> int:
+    """Always passes ``--server.port``: Streamlit then stops when the port is taken
+    instead of moving to the next one while sign-in still points at the first."""
     env = dict(os.environ)
-    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), *argv]
     dotenv_path = os.environ.get("AUTH_ENV_FILE", ROOT / ".env") or None
-    if read_environment(dotenv_path).get("AUTH_PROVIDERS"):
-        return subprocess.call(command, env=env)
+    configured = read_environment(dotenv_path)
+    pinned = app_port(argv)
+    if configured.get("AUTH_PROVIDERS"):
+        # Real providers know one redirect URI: keep the port it names (default 8501).
+        if pinned is None:
+            argv = ["--server.port", str(DEFAULT_APP_PORT), *argv]
+        return subprocess.call(_streamlit_command(argv), env=env)
 
+    if pinned is None:
+        pinned = first_free_port(DEFAULT_APP_PORT)
+        argv = ["--server.port", str(pinned), *argv]
     port = free_port(DEFAULT_PROVIDER_PORT)
     provider = start_provider(port)
     env.update(provider_environment(port))
-    env.setdefault("AUTH_PUBLIC_URL", f"http://localhost:{app_port(argv)}")
+    env.setdefault("AUTH_PUBLIC_URL", f"http://localhost:{pinned}")
+    command = _streamlit_command(argv)
     print(
         "\n  DEVELOPMENT ONLY: no AUTH_PROVIDERS configured, so a local OpenID provider\n"
         f"  runs at http://127.0.0.1:{port} with demo users 'alice' (admin) and 'bob'.\n"
@@ -131,6 +154,10 @@ def main(argv: list[str]) -> int:
             provider.wait(timeout=10)
         except subprocess.TimeoutExpired:
             provider.kill()
+
+
+def _streamlit_command(argv: list[str]) -> list[str]:
+    return [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), *argv]
 
 
 if __name__ == "__main__":

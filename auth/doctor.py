@@ -20,7 +20,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from .config import Settings, load_settings
-from .errors import ConfigurationError
+from .errors import ConfigurationError, LoginError, ProviderTimeout
 from .id_token import DEFAULT_LEEWAY, allowed_algorithms
 from .oidc import REQUIRED_METADATA, ProviderClient
 from .reader import is_loopback_host
@@ -70,8 +70,14 @@ def run_doctor(
         return 1
     check_settings(settings, report)
     for provider in settings.providers:
-        client = ProviderClient(provider, redirect_uri=settings.redirect_uri, timeout=settings.http_timeout)
+        client = ProviderClient(
+            provider,
+            redirect_uri=settings.redirect_uri(provider.name),
+            timeout=settings.http_timeout,
+            insecure_hosts=settings.insecure_provider_hosts,
+        )
         report.heading(f"Provider {provider.name!r} ({provider.kind}, issuer {provider.issuer})")
+        report.info(f"redirect URI to register at {provider.label}: {client.redirect_uri}")
         check_provider(client, report, clock)
     out.write(f"\n{report.problems} problem(s), {report.warnings} warning(s).\n")
     return 1 if report.problems else 0
@@ -80,7 +86,19 @@ def run_doctor(
 def check_settings(settings: Settings, report: Report) -> None:
     names = ", ".join(p.name for p in settings.providers)
     report.ok(f"{len(settings.providers)} provider(s): {names}")
-    report.info(f"redirect URI to register at every provider: {settings.redirect_uri}")
+    if settings.legacy_callback:
+        report.warn(
+            "AUTH_LEGACY_CALLBACK=true: the shared /auth/callback is used; register "
+            f"{settings.public_url}/auth/callback/<provider> and remove the setting before adding a provider"
+        )
+    if settings.insecure_provider_hosts:
+        report.warn(
+            "AUTH_INSECURE_PROVIDER_HOSTS allows plain http to "
+            + ", ".join(settings.insecure_provider_hosts)
+            + ": only for private development networks"
+        )
+    if not settings.public_url_explicit:
+        report.info(f"AUTH_PUBLIC_URL is not set: using {settings.public_url} (Streamlit's configured port)")
     public = urlsplit(settings.public_url)
     if public.scheme != "https" and not is_loopback_host(public.hostname):
         report.fail(f"AUTH_PUBLIC_URL {settings.public_url} is not https: cookies and codes would cross the network in clear")
@@ -111,14 +129,15 @@ def check_provider(client: ProviderClient, report: Report, clock: Callable[[], f
 
 
 def _fetch(url: str, what: str, client: ProviderClient, report: Report) -> requests.Response | None:
-    """GET with the app's timeout; a failure becomes one FAIL line naming the URL."""
+    """GET exactly as the app does (https rule, timeout, no redirects); a failure
+    becomes one FAIL line naming the URL."""
     try:
-        response = requests.get(url, timeout=client.timeout, headers={"Accept": "application/json"})
-    except requests.Timeout:
+        response = client.get(url, what)
+    except ProviderTimeout:
         report.fail(f"{what} {url} timed out after {client.timeout:g} s")
         return None
-    except requests.RequestException as error:
-        report.fail(f"{what} {url} unreachable ({type(error).__name__})")
+    except LoginError as error:
+        report.fail(f"{what} {url}: {error.detail.removeprefix(f'provider={client.name} ')}")
         return None
     if response.status_code != 200:
         report.fail(f"{what} {url} answered HTTP {response.status_code}")
@@ -171,6 +190,13 @@ def _check_metadata(document: dict[str, Any], client: ProviderClient, report: Re
         report.ok("issuer matches the configuration exactly")
     report.info(f"authorization endpoint (browser): {document['authorization_endpoint']}")
     report.info(f"token endpoint (app): {document['token_endpoint']}")
+    try:
+        client.check_endpoint_urls(document)
+    except LoginError as error:
+        report.fail(error.detail.removeprefix(f"provider={client.name} "))
+        return False
+    if document.get("authorization_response_iss_parameter_supported") is True:
+        report.ok("RFC 9207 iss in authorization responses advertised: responses without it are refused")
 
     methods = document.get("code_challenge_methods_supported")
     if methods is None:
@@ -226,6 +252,7 @@ def _check_client_authentication(document: dict[str, Any], client: ProviderClien
             data={"grant_type": "authorization_code", "code": "auth-doctor-probe", "redirect_uri": client.redirect_uri},
             auth=session.client_auth(client.token_endpoint_auth_method(document)),
             timeout=client.timeout,
+            allow_redirects=False,
         )
     except requests.RequestException as error:
         report.fail(f"token endpoint unreachable ({type(error).__name__})")

@@ -73,8 +73,44 @@ class StateMismatch(LoginError):
     )
 
 
+# RFC 6749 §4.1.2.1 and OpenID Connect Core §3.1.2.6 error codes, each with our own
+# words. A provider's ``error_description`` is free text it controls (it could say
+# "call support at …"), so it goes to the log, never to the page.
+_CANCELLED = "Sign-in was cancelled or access was denied at the provider."
+_INTERACTIVE = "The sign-in provider needs you to sign in or approve access. Please try again."
+_PROVIDER_BUSY = "The sign-in provider cannot sign you in right now. Please try again in a moment."
+_REGISTRATION = (
+    "The sign-in provider refused this app's sign-in request. "
+    "An administrator needs to check the app's registration at the provider."
+)
+STANDARD_PROVIDER_ERRORS: dict[str, str] = {
+    "access_denied": _CANCELLED,
+    "login_required": _INTERACTIVE,
+    "interaction_required": _INTERACTIVE,
+    "consent_required": _INTERACTIVE,
+    "account_selection_required": _INTERACTIVE,
+    "server_error": _PROVIDER_BUSY,
+    "temporarily_unavailable": _PROVIDER_BUSY,
+    "invalid_request": _REGISTRATION,
+    "unauthorized_client": _REGISTRATION,
+    "unsupported_response_type": _REGISTRATION,
+    "invalid_scope": _REGISTRATION,
+    "invalid_request_uri": _REGISTRATION,
+    "invalid_request_object": _REGISTRATION,
+    "request_not_supported": _REGISTRATION,
+    "request_uri_not_supported": _REGISTRATION,
+    "registration_not_supported": _REGISTRATION,
+}
+#: codes that usually mean the app's registration (redirect URI, client id, scopes) is wrong
+REGISTRATION_ERRORS = frozenset(code for code, text in STANDARD_PROVIDER_ERRORS.items() if text == _REGISTRATION)
+
+
 class ProviderRejected(LoginError):
-    """The provider answered the authorization request with an ``error``."""
+    """The provider answered the authorization request with an ``error``.
+
+    Only a standard code is named on the page, in our words; anything else the
+    provider says is logged.
+    """
 
     reason = "provider_error"
     user_message = "The sign-in provider did not sign you in."
@@ -82,11 +118,50 @@ class ProviderRejected(LoginError):
     def __init__(self, error: str, description: str = "") -> None:
         self.error = error
         self.description = description
-        if error == "access_denied":
-            message = "Sign-in was cancelled or access was denied at the provider."
+        standard = STANDARD_PROVIDER_ERRORS.get(error)
+        if standard is None:
+            message = "The sign-in provider reported an error, so you were not signed in."
+        elif error == "access_denied":
+            message = standard
         else:
-            message = f"The sign-in provider reported an error ({error})."
+            message = f"{standard} (Provider error code: {error}.)"
         super().__init__(f"{error}: {description}".rstrip(": "), user_message=message)
+
+    @property
+    def is_standard(self) -> bool:
+        return self.error in STANDARD_PROVIDER_ERRORS
+
+
+class MixUpSuspected(LoginError):
+    """The response came back for another provider than the one the sign-in started with
+    (RFC 9700 §4.4: mix-up attack), or without the ``iss`` its provider promises (RFC 9207)."""
+
+    reason = "mix_up"
+    user_message = (
+        "The sign-in response did not come from the provider you chose, so you were not "
+        "signed in. Please start again."
+    )
+
+
+class ProviderBusy(LoginError):
+    """Every slot for provider calls is taken: answer at once instead of queueing without bound."""
+
+    status = 503
+    reason = "busy"
+    user_message = "Sign-in is busy right now. Please try again in a moment."
+    retry_after = 5
+
+
+class TooManyAttempts(LoginError):
+    """This client address went over its sign-in rate limit."""
+
+    status = 429
+    reason = "rate_limited"
+    user_message = "There were too many sign-in attempts from your network. Please wait a moment and try again."
+
+    def __init__(self, detail: str = "", *, retry_after: int = 1) -> None:
+        self.retry_after = retry_after
+        super().__init__(detail)
 
 
 class ProviderUnavailable(LoginError):

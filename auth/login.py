@@ -14,12 +14,13 @@ from typing import Any
 
 from .access import AccessPolicy
 from .claims import has_role_claims, has_role_or_group_claims, identity_from_claims
+from .events import log_event
 from .errors import (
     AccessDenied,
     InvalidIdToken,
     LoginError,
     LoginTransactionMissing,
-    ProviderMisconfigured,
+    MixUpSuspected,
     ProviderRejected,
     StateMismatch,
     UnknownProvider,
@@ -87,8 +88,16 @@ class LoginFlow:
             cookie_value=self.transactions.seal(transaction),
         )
 
-    def open_transaction(self, params: Mapping[str, str], cookies: Mapping[str, str]) -> LoginTransaction:
-        """The transaction this callback completes.
+    def open_transaction(
+        self, params: Mapping[str, str], cookies: Mapping[str, str], *, callback_provider: str
+    ) -> LoginTransaction:
+        """The transaction this callback completes, if it arrived at its provider's callback.
+
+        Each provider has its own redirect URI, so a response that arrives at
+        provider A's callback while the browser's sign-in was started with
+        provider B is a mix-up (RFC 9700 §4.4.2): B may be hostile and have
+        bounced the user to A to steal A's code. Refused before any code
+        reaches a token endpoint.
 
         A provider error without a usable ``state`` (some providers omit it,
         against RFC 6749 §4.1.2.1) is still reported as the provider's error:
@@ -96,11 +105,17 @@ class LoginFlow:
         to read.
         """
         try:
-            return self.transactions.open(cookies, params.get("state"))
+            transaction = self.transactions.open(cookies, params.get("state"))
         except (StateMismatch, LoginTransactionMissing):
             if params.get("error"):
                 raise self._provider_error(params) from None
             raise
+        if transaction.provider != callback_provider:
+            raise MixUpSuspected(
+                f"response at the callback of provider {callback_provider} for a sign-in "
+                f"started with provider {transaction.provider}"
+            )
+        return transaction
 
     @staticmethod
     def _provider_error(params: Mapping[str, str]) -> ProviderRejected:
@@ -110,12 +125,9 @@ class LoginFlow:
         """Everything after the state check: provider error, mix-up check, code exchange,
         ID-token validation, extra claims, access rules, the session cookie."""
         client = self.client(transaction.provider)
+        self._check_response_issuer(client, params.get("iss"))
         if params.get("error"):
             raise self._provider_error(params)
-        # RFC 9207: when the provider names itself, it must be the one we sent the user to.
-        issuer_param = params.get("iss")
-        if issuer_param is not None and issuer_param not in client.settings.accepted_issuers:
-            raise ProviderMisconfigured(f"callback iss {issuer_param!r} is not provider {client.name}")
         code = params.get("code")
         if not code:
             raise LoginError("callback without code", user_message="The sign-in response was incomplete.")
@@ -138,6 +150,20 @@ class LoginFlow:
             dropped_claims=issued.dropped_claims,
         )
 
+    @staticmethod
+    def _check_response_issuer(client: ProviderClient, issuer_param: str | None) -> None:
+        """RFC 9207 §2.4: when the provider names itself it must be the one we sent the
+        user to, and a provider that promises to name itself must do so."""
+        if issuer_param is None:
+            if client.requires_iss_parameter:
+                raise MixUpSuspected(
+                    f"response without iss, although provider {client.name} advertises "
+                    "authorization_response_iss_parameter_supported"
+                )
+            return
+        if issuer_param not in client.settings.accepted_issuers:
+            raise MixUpSuspected(f"response iss {issuer_param[:200]!r} is not provider {client.name}'s issuer")
+
     def _extra_claims(
         self, client: ProviderClient, id_claims: Mapping[str, Any], access_token: str | None
     ) -> dict[str, Any]:
@@ -156,12 +182,12 @@ class LoginFlow:
         try:
             userinfo = client.userinfo(access_token)
         except LoginError as error:
-            logger.warning("provider=%s userinfo unavailable: %s", client.name, error.detail)
+            log_event("userinfo_unavailable", level=logging.WARNING, provider=client.name, detail=error.detail)
             userinfo = {}
         if userinfo and userinfo.get("sub") == id_claims["sub"]:
             extra.update(userinfo)
         elif userinfo:
-            logger.warning("provider=%s userinfo sub differs from the ID token; ignored", client.name)
+            log_event("userinfo_ignored", level=logging.WARNING, provider=client.name, reason="sub differs from the ID token")
         if wants_roles and not has_role_claims(extra):
             # Keycloak's default userinfo has groups but no roles: those are in the access token.
             for name, value in self._access_token_roles(client, id_claims, access_token).items():
@@ -177,7 +203,7 @@ class LoginFlow:
             claims = validator.verify_signature(access_token, client.key_set)
             validator.validate_iss(claims)
         except InvalidIdToken as error:
-            logger.info("provider=%s access token not usable for roles: %s", client.name, error.detail)
+            log_event("access_token_roles_unusable", provider=client.name, detail=error.detail)
             return {}
         if claims.get("sub") != id_claims["sub"]:
             return {}

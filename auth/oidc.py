@@ -29,14 +29,25 @@ from .errors import (
     ProviderUnavailable,
     TokenExchangeFailed,
 )
+from .events import log_event
 from .id_token import IdTokenValidator, allowed_algorithms
 from .presets import ProviderSettings
+from .reader import url_allowed
 from .transaction import LoginTransaction
 
 logger = logging.getLogger("auth")
 
 METADATA_TTL = 3600.0  # refetch discovery hourly so endpoint changes are picked up
 REQUIRED_METADATA = ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri")
+# Every endpoint a discovery document may name that the app fetches or sends a browser to.
+ENDPOINT_METADATA = (
+    "authorization_endpoint",
+    "token_endpoint",
+    "jwks_uri",
+    "userinfo_endpoint",
+    "revocation_endpoint",
+    "end_session_endpoint",
+)
 
 
 @dataclass(frozen=True)
@@ -62,19 +73,39 @@ def encode_client_secret_basic(
     return uri, headers, body
 
 
+def refuse_redirect(response: requests.Response) -> requests.Response:
+    """Provider calls never follow redirects: a 3xx could lead the app to internal URLs (SSRF)."""
+    if response.is_redirect:
+        raise ProviderMisconfigured(
+            f"{response.request.method} {_endpoint(response.url)} answered HTTP "
+            f"{response.status_code} (a redirect); provider calls do not follow redirects"
+        )
+    return response
+
+
+def _endpoint(url: str | None) -> str:
+    """A URL without its query string, for messages (queries may carry tokens)."""
+    return (url or "?").split("?", 1)[0]
+
+
 class ProviderClient:
     def __init__(
         self,
         settings: ProviderSettings,
         *,
-        redirect_uri: str,
+        redirect_uri: str | Callable[[], str],
         timeout: float,
         clock: Callable[[], float] = time.time,
         session: requests.Session | None = None,
+        insecure_hosts: tuple[str, ...] = (),
     ) -> None:
+        """``redirect_uri`` may be a callable when the app's URL is known only once
+        Streamlit has bound its port; ``insecure_hosts`` are the hosts besides
+        loopback that provider URLs may reach over plain http."""
         self.settings = settings
-        self.redirect_uri = redirect_uri
+        self._redirect_uri = redirect_uri
         self.timeout = timeout
+        self.insecure_hosts = insecure_hosts
         self._clock = clock
         self._http = session or requests.Session()
         self._lock = threading.Lock()
@@ -85,6 +116,16 @@ class ProviderClient:
     @property
     def name(self) -> str:
         return self.settings.name
+
+    @property
+    def redirect_uri(self) -> str:
+        return self._redirect_uri() if callable(self._redirect_uri) else self._redirect_uri
+
+    @property
+    def requires_iss_parameter(self) -> bool:
+        """RFC 9207 §3: a provider that advertises ``iss`` in authorization responses
+        must send it, so a response without one may come from a mix-up."""
+        return self.metadata().get("authorization_response_iss_parameter_supported") is True
 
     # -- discovery and keys ---------------------------------------------------
 
@@ -98,7 +139,8 @@ class ProviderClient:
             document = self._get_json(self.settings.discovery_url, "discovery document")
         except ProviderUnavailable:
             if cached is not None:
-                logger.warning("provider=%s discovery refresh failed; using cached metadata", self.name)
+                log_event("discovery_stale", level=logging.WARNING, provider=self.name,
+                          detail="discovery refresh failed; using cached metadata")
                 return cached
             raise
         self.check_metadata(document)
@@ -122,6 +164,21 @@ class ProviderClient:
             raise ProviderMisconfigured(
                 f"provider={self.name} advertises no asymmetric ID-token signing algorithm"
             )
+        self.check_endpoint_urls(document)
+
+    def check_endpoint_urls(self, document: dict[str, Any]) -> None:
+        """Every endpoint must be https unless it is on this machine or on an opted-in host:
+        a swapped ``jwks_uri`` over plain http would let anyone on the path forge ID tokens."""
+        for field in ENDPOINT_METADATA:
+            url = document.get(field)
+            if url is None:
+                continue
+            if not isinstance(url, str) or not url_allowed(url, self.insecure_hosts):
+                raise ProviderMisconfigured(
+                    f"provider={self.name} discovery {field} {_endpoint(str(url))!r} is not https; "
+                    "plain http is accepted only on this machine or for hosts listed in "
+                    "AUTH_INSECURE_PROVIDER_HOSTS"
+                )
 
     def key_set(self, force_refresh: bool = False) -> KeySet:
         """The provider's signing keys; ``force_refresh`` after an unknown ``kid`` (key rotation)."""
@@ -176,6 +233,7 @@ class ProviderClient:
                 code=code,
                 code_verifier=transaction.code_verifier,
                 timeout=self.timeout,
+                allow_redirects=False,
             )
         except requests.Timeout as error:
             raise ProviderTimeout(f"provider={self.name} token endpoint timed out") from error
@@ -233,17 +291,36 @@ class ProviderClient:
             token_endpoint_auth_method=self.token_endpoint_auth_method(metadata),
         )
         client.register_client_auth_method(("client_secret_basic", encode_client_secret_basic))
+        client.register_compliance_hook("access_token_response", refuse_redirect)
         return client
 
-    def _get_json(self, url: str, what: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    def get(self, url: str, what: str, headers: dict[str, str] | None = None) -> requests.Response:
+        """GET a provider URL: https-only rule, timeout, no redirects; failures as ``LoginError``."""
+        if not url_allowed(url, self.insecure_hosts):
+            raise ProviderMisconfigured(
+                f"provider={self.name} {what} URL {_endpoint(url)!r} is not https; plain http is "
+                "accepted only on this machine or for hosts listed in AUTH_INSECURE_PROVIDER_HOSTS"
+            )
         try:
             response = self._http.get(
-                url, timeout=self.timeout, headers={"Accept": "application/json", **(headers or {})}
+                url,
+                timeout=self.timeout,
+                headers={"Accept": "application/json", **(headers or {})},
+                allow_redirects=False,
             )
         except requests.Timeout as error:
             raise ProviderTimeout(f"provider={self.name} {what} timed out") from error
         except requests.RequestException as error:
             raise ProviderUnavailable(f"provider={self.name} {what} unreachable ({type(error).__name__})") from error
+        if response.is_redirect:
+            raise ProviderMisconfigured(
+                f"provider={self.name} {what} answered HTTP {response.status_code} (a redirect); "
+                "provider calls do not follow redirects: configure the final URL"
+            )
+        return response
+
+    def _get_json(self, url: str, what: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+        response = self.get(url, what, headers)
         if response.status_code != 200:
             raise ProviderUnavailable(f"provider={self.name} {what} answered HTTP {response.status_code}")
         try:

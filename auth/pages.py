@@ -6,7 +6,7 @@ headers forbid caching and referrers (the callback URL carries a code).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from html import escape
 
 from starlette.responses import HTMLResponse
@@ -39,6 +39,7 @@ def page(
     links: Sequence[tuple[str, str]] = (),
     details: Sequence[str] = (),
     reference: str | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> HTMLResponse:
     """An HTML page: title, plain-words message, optional detail lines, links (label, href).
 
@@ -61,4 +62,4 @@ def page(
         f"<body><main><h1>{escape(title)}</h1><p>{escape(message)}</p>{detail_html}"
         f'<div class="links">{link_html}</div>{reference_html}</main></body></html>'
     )
-    return HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)
+    return HTMLResponse(body, status_code=status, headers={**SECURITY_HEADERS, **(headers or {})})

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
-from .reader import EnvReader, is_loopback_host
+from .reader import EnvReader
 from .secret import Secret
 
 ProviderKind = Literal["oidc", "google", "keycloak"]
@@ -60,14 +60,20 @@ class ProviderSettings:
     prompt: str | None = None
     token_auth_method: str | None = None
     hosted_domains: tuple[str, ...] = ()
+    #: the setting the issuer came from, for messages (Keycloak's is built from URL + REALM)
+    issuer_setting: str = ""
+    discovery_url_explicit: bool = False
 
     @property
     def env_name(self) -> str:
         return self.name.upper()
 
-    def issuer_is_insecure(self) -> bool:
-        parts = urlsplit(self.issuer)
-        return parts.scheme == "http" and not is_loopback_host(parts.hostname)
+    def configured_urls(self) -> list[tuple[str, str]]:
+        """(setting, URL) for every provider URL the settings name directly."""
+        urls = [(self.issuer_setting or f"AUTH_{self.env_name}_ISSUER", self.issuer)]
+        if self.discovery_url_explicit:
+            urls.append((f"AUTH_{self.env_name}_DISCOVERY_URL", self.discovery_url))
+        return urls
 
     def authorization_params(self) -> dict[str, str]:
         """Extra authorization-request parameters this provider's kind calls for."""
@@ -108,6 +114,7 @@ def read_provider(reader: EnvReader, name: str) -> ProviderSettings | None:
 
     if issuer is None or client_id is None or client_secret is None:
         return None
+    from_url = kind == "keycloak" and reader.get(f"{prefix}URL") is not None
     accepted = GOOGLE_ISSUERS if kind == "google" and issuer == GOOGLE_ISSUER else (issuer,)
     return ProviderSettings(
         name=name,
@@ -123,6 +130,8 @@ def read_provider(reader: EnvReader, name: str) -> ProviderSettings | None:
         prompt=prompt,
         token_auth_method=token_auth_method if token_auth_method in TOKEN_AUTH_METHODS else None,
         hosted_domains=hosted_domains,
+        issuer_setting=f"{prefix}URL" if from_url else f"{prefix}ISSUER",
+        discovery_url_explicit=discovery_url is not None,
     )
 
 

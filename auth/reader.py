@@ -8,8 +8,9 @@ problems.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from .secret import Secret
 
@@ -27,6 +28,22 @@ def is_loopback_host(host: str | None) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def url_allowed(url: str, insecure_hosts: Collection[str] = ()) -> bool:
+    """May the app fetch (or send a browser to) this provider URL?
+
+    https always; plain http only to this machine or to a host the operator
+    listed for a private development network, because anyone on the path of
+    a plain-http fetch could swap the keys that ID tokens are checked against.
+    """
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        return bool(parts.hostname)
+    if parts.scheme != "http":
+        return False
+    host = (parts.hostname or "").lower()
+    return is_loopback_host(host) or host in insecure_hosts
 
 
 class EnvReader:

@@ -8,9 +8,14 @@ falls back to the app's root.
 
 from __future__ import annotations
 
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
+# In bytes of the percent-encoded form. It travels in the login-transaction cookie,
+# which must stay well under a browser's 4096-byte cookie limit: 2,041 CJK
+# characters are 18 KB once encoded, and a dropped cookie is a sign-in that always fails.
 MAX_NEXT_LENGTH = 2048
+# Printable ASCII stays as it is (including existing %XX escapes); everything else is encoded.
+_KEEP = "".join(chr(code) for code in range(0x21, 0x7F))
 
 
 def app_root(base_path: str) -> str:
@@ -30,7 +35,10 @@ def safe_next_path(value: str | None, base_path: str = "") -> str:
         return root
     if not value.startswith("/") or value.startswith("//") or "\\" in value:
         return root
-    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in value):
+    if any(ord(char) < 0x20 or 0x7F <= ord(char) <= 0x9F for char in value):
+        return root
+    value = quote(value, safe=_KEEP)  # the URL the browser would send, in ASCII
+    if len(value) > MAX_NEXT_LENGTH:
         return root
     parts = urlsplit(value)
     if parts.scheme or parts.netloc:

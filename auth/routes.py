@@ -1,8 +1,8 @@
-"""The HTTP side: ``/auth/login``, ``/auth/callback``, ``/auth/logout`` as Starlette routes.
+"""The HTTP side: ``/auth/login``, ``/auth/callback/<provider>``, ``/auth/logout`` as Starlette routes.
 
-Thin on purpose: each handler reads the request, calls ``LoginFlow`` in a
-worker thread (it blocks on the provider), and turns the outcome into a
-redirect with cookies or into a readable page. Every ``LoginError`` becomes
+Thin on purpose: each handler reads the request, calls ``LoginFlow`` under the
+provider-call capacity (it blocks on the provider), and turns the outcome into
+a redirect with cookies or into a readable page. Every ``LoginError`` becomes
 a response in ``_failure``; nothing else decides statuses.
 """
 
@@ -13,34 +13,61 @@ import secrets
 import time
 from urllib.parse import urlencode
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from .address import PublicAddress
 from .config import Settings
-from .errors import AccessDenied, LoginError, UnknownProvider
+from .errors import (
+    REGISTRATION_ERRORS,
+    AccessDenied,
+    LoginError,
+    LoginTransactionMissing,
+    ProviderBusy,
+    ProviderRejected,
+    TooManyAttempts,
+    UnknownProvider,
+)
 from .events import log_event
 from .login import LoginFlow
 from .pages import SECURITY_HEADERS, page
 from .redirects import app_root, safe_next_path
+from .throttle import AddressRateLimit, ProviderCapacity
 from .transaction import TRANSACTION_MAX_AGE, LoginTransaction
 
 logger = logging.getLogger("auth")
 
 MAX_PARAM_LENGTH = 4096
+# Added to the redirect to the canonical host, so that a proxy that rewrites Host
+# cannot make /auth/login redirect to itself forever.
+CANONICAL_MARK = "canonical"
 
 
 class AuthRoutes:
-    def __init__(self, flow: LoginFlow, settings: Settings) -> None:
+    def __init__(
+        self,
+        flow: LoginFlow,
+        settings: Settings,
+        *,
+        address: PublicAddress | None = None,
+        capacity: ProviderCapacity | None = None,
+        rate_limit: AddressRateLimit | None = None,
+    ) -> None:
         self.flow = flow
         self.settings = settings
+        self.address = address or PublicAddress(settings)
+        self.capacity = capacity or ProviderCapacity(settings.provider_concurrency)
+        self.rate_limit = rate_limit or AddressRateLimit(settings.rate_limit_per_minute)
         self.prefix = f"{settings.base_path}/auth"
 
     def routes(self) -> list[Route]:
         return [
             Route(f"{self.prefix}/login", self.login, methods=["GET"], name="auth_login"),
-            Route(f"{self.prefix}/callback", self.callback, methods=["GET"], name="auth_callback"),
+            Route(f"{self.prefix}/callback/{{provider}}", self.callback, methods=["GET"], name="auth_callback"),
+            # The shared callback of earlier releases: served only while one provider is
+            # configured (with several it would re-open the mix-up attack).
+            Route(f"{self.prefix}/callback", self.callback, methods=["GET"], name="auth_callback_shared"),
             Route(f"{self.prefix}/logout", self.logout, methods=["GET"], name="auth_logout"),
         ]
 
@@ -55,20 +82,32 @@ class AuthRoutes:
     async def login(self, request: Request) -> Response:
         provider = request.query_params.get("provider")
         next_path = safe_next_path(request.query_params.get("next"), self.settings.base_path)
-        if provider not in self.flow.clients:
+        known = provider if provider in self.flow.clients else None
+        if not self.address.is_canonical_host(request.headers.get("host")):
+            if request.query_params.get(CANONICAL_MARK) != "1":
+                return self._to_canonical_host(request)
+            log_event("login_host_mismatch", level=logging.WARNING, host=request.headers.get("host"),
+                      expected=self.address.host(), detail="a proxy may rewrite Host; set AUTH_PUBLIC_URL")
+        try:
+            self.rate_limit.check(client_address(request))
+        except TooManyAttempts as error:
+            return self._failure(error, provider=known, next_path=next_path)
+        if provider is None or known is None:
             return self._unknown_provider(provider)
         switch = request.query_params.get("switch") == "1"
         try:
-            start = await run_in_threadpool(self.flow.begin, provider, next_path, switch_account=switch)
+            start = await self.capacity.run(self.flow.begin, provider, next_path, switch_account=switch)
         except LoginError as error:
             return self._failure(error, provider=provider, next_path=next_path)
         log_event("login_started", level=logging.DEBUG, provider=provider)
         response = RedirectResponse(start.authorization_url, status_code=302, headers=SECURITY_HEADERS)
+        for name in self.flow.transactions.surplus(request.cookies):
+            self._delete_transaction_cookie(response, name)
         response.set_cookie(
             start.cookie_name,
             start.cookie_value,
             max_age=TRANSACTION_MAX_AGE,
-            path=f"{self.prefix}/callback",
+            path=self.flow.transactions.path,
             secure=self.settings.cookie_secure,
             httponly=True,
             samesite="lax",
@@ -77,12 +116,22 @@ class AuthRoutes:
 
     async def callback(self, request: Request) -> Response:
         started = time.perf_counter()
+        provider = request.path_params.get("provider")
+        if provider is None and len(self.flow.clients) == 1:
+            provider = next(iter(self.flow.clients))
+        if provider not in self.flow.clients:
+            return self._unknown_callback(provider)
         params = {key: value[:MAX_PARAM_LENGTH] for key, value in request.query_params.items()}
         transaction: LoginTransaction | None = None
         try:
-            transaction = self.flow.open_transaction(params, request.cookies)
-            result = await run_in_threadpool(self.flow.complete, transaction, params)
+            self.rate_limit.check(client_address(request))
+            transaction = self.flow.open_transaction(params, request.cookies, callback_provider=provider)
+            result = await self.capacity.run(self.flow.complete, transaction, params)
         except LoginError as error:
+            if isinstance(error, LoginTransactionMissing) and not self.address.is_canonical_host(
+                request.headers.get("host")
+            ):
+                error = self._other_host(error)
             response = self._failure(
                 error,
                 provider=transaction.provider if transaction else None,
@@ -127,7 +176,25 @@ class AuthRoutes:
         )
         return response
 
-    # -- failures ---------------------------------------------------------------
+    # -- redirects and failures ---------------------------------------------------
+
+    def _to_canonical_host(self, request: Request) -> Response:
+        """Sign-in sets cookies for the host it runs on, and the provider returns to
+        AUTH_PUBLIC_URL's host: start there, or the callback finds no transaction."""
+        query = [(key, value) for key, value in request.query_params.multi_items() if key != CANONICAL_MARK]
+        query.append((CANONICAL_MARK, "1"))
+        target = f"{self.address.origin()}{request.url.path}?{urlencode(query)}"
+        return RedirectResponse(target, status_code=302, headers=SECURITY_HEADERS)
+
+    def _other_host(self, error: LoginError) -> LoginError:
+        origin = self.address.url()
+        return LoginTransactionMissing(
+            f"{error.detail}; request host is not {self.address.host()}",
+            user_message=(
+                f"{error.user_message} This app's address is {origin}: if you opened it at another "
+                f"address (such as 127.0.0.1 instead of localhost), open {origin} and sign in there."
+            ),
+        )
 
     def _failure(
         self,
@@ -149,6 +216,7 @@ class AuthRoutes:
             ms=round((time.perf_counter() - started) * 1000) if started else None,
         )
         next_path = next_path or app_root(self.settings.base_path)
+        root = app_root(self.settings.base_path)
         if isinstance(error, AccessDenied) and provider:
             return page(
                 "Your account is not allowed here",
@@ -156,18 +224,30 @@ class AuthRoutes:
                 status=error.status,
                 links=[
                     ("Sign in with a different account", self.login_href(provider, next_path, switch_account=True)),
-                    ("Back to the app", app_root(self.settings.base_path)),
+                    ("Back to the app", root),
                 ],
                 details=[f"Signed in at the provider as {error.account}."] if error.account else [],
                 reference=reference,
             )
-        retry = self.login_href(provider, next_path) if provider else app_root(self.settings.base_path)
+        details = []
+        if isinstance(error, ProviderRejected) and error.error in REGISTRATION_ERRORS and provider:
+            label = self.flow.clients[provider].settings.label
+            details.append(
+                f"For administrators: the redirect URI registered at {label} must be exactly "
+                f"{self.address.redirect_uri(provider)}"
+            )
+        headers = {}
+        if isinstance(error, (ProviderBusy, TooManyAttempts)):
+            headers["Retry-After"] = str(error.retry_after)
+        retry = self.login_href(provider, next_path) if provider else root
         return page(
             "Sign-in did not complete",
             error.user_message,
             status=error.status,
-            links=[("Try again", retry), ("Back to the app", app_root(self.settings.base_path))],
+            links=[("Try again", retry), ("Back to the app", root)],
+            details=details,
             reference=reference,
+            headers=headers,
         )
 
     def _unknown_provider(self, provider: str | None) -> Response:
@@ -186,6 +266,27 @@ class AuthRoutes:
             details=["Valid providers: " + ", ".join(self.flow.clients)],
         )
 
+    def _unknown_callback(self, provider: str | None) -> Response:
+        """A callback address that no configured provider uses; names the ones that exist."""
+        log_event("login_failed", level=logging.WARNING, reason="unknown_callback", status=404)
+        uris = [f"{client.settings.label}: {self.address.redirect_uri(name)}" for name, client in self.flow.clients.items()]
+        message = (
+            "This sign-in response arrived at an address that no sign-in provider of this app uses, "
+            "so nobody was signed in."
+        )
+        if provider is None:
+            message = (
+                "This app has several sign-in providers and each has its own callback address, "
+                "so this shared address is not used. Nobody was signed in."
+            )
+        return page(
+            "Sign-in did not complete",
+            message,
+            status=404,
+            links=[("Back to the app", app_root(self.settings.base_path))],
+            details=["For administrators, the redirect URIs to register:", *uris],
+        )
+
     def _forget_transactions(
         self, response: Response, request: Request, transaction: LoginTransaction | None
     ) -> None:
@@ -196,10 +297,19 @@ class AuthRoutes:
             names.add(self.flow.transactions.cookie_name(state))
         for name in names:
             if name in request.cookies:
-                response.delete_cookie(
-                    name,
-                    path=f"{self.prefix}/callback",
-                    secure=self.settings.cookie_secure,
-                    httponly=True,
-                    samesite="lax",
-                )
+                self._delete_transaction_cookie(response, name)
+
+    def _delete_transaction_cookie(self, response: Response, name: str) -> None:
+        response.delete_cookie(
+            name,
+            path=self.flow.transactions.path,
+            secure=self.settings.cookie_secure,
+            httponly=True,
+            samesite="lax",
+        )
+
+
+def client_address(request: Request) -> str:
+    """The client's address as the server sees it (uvicorn applies X-Forwarded-For
+    only from trusted proxies: FORWARDED_ALLOW_IPS)."""
+    return request.client.host if request.client else "unknown"

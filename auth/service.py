@@ -8,7 +8,9 @@ calls live in ``auth.ui``.
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -19,8 +21,10 @@ from starlette.routing import Route
 from . import ui
 
 from .access import AccessPolicy
+from .address import PublicAddress, streamlit_port
 from .config import Settings, load_settings, read_environment
 from .errors import ConfigurationError
+from .events import log_event
 from .login import LoginFlow
 from .oidc import ProviderClient
 from .routes import AuthRoutes
@@ -29,11 +33,21 @@ from .transaction import TransactionCookies
 from .user import User
 
 logger = logging.getLogger("auth")
+_FROM_AUTH_ENV_FILE = object()  # from_environment's default: AUTH_ENV_FILE, else ./.env
 
 
 class Auth:
-    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.time,
+        port: Callable[[], int] | None = None,
+    ) -> None:
+        """``port`` reports the port Streamlit serves on, for an app without
+        AUTH_PUBLIC_URL (``from_environment`` passes Streamlit's)."""
         self.settings = settings
+        self.address = PublicAddress(settings, port=port)
         self.sessions = SessionCookie(
             settings.cookie_secrets,
             name=settings.cookie_name,
@@ -42,10 +56,19 @@ class Auth:
             accepted_issuers={p.name: p.accepted_issuers for p in settings.providers},
         )
         self.transactions = TransactionCookies(
-            settings.cookie_secrets, cookie_prefix=settings.cookie_name, clock=clock
+            settings.cookie_secrets,
+            cookie_prefix=settings.cookie_name,
+            callback_path=f"{settings.base_path}/auth/callback",
+            clock=clock,
         )
         self.clients = {
-            p.name: ProviderClient(p, redirect_uri=settings.redirect_uri, timeout=settings.http_timeout, clock=clock)
+            p.name: ProviderClient(
+                p,
+                redirect_uri=functools.partial(self.address.redirect_uri, p.name),
+                timeout=settings.http_timeout,
+                clock=clock,
+                insecure_hosts=settings.insecure_provider_hosts,
+            )
             for p in settings.providers
         }
         self.flow = LoginFlow(
@@ -55,31 +78,43 @@ class Auth:
             access=AccessPolicy(settings.access),
             base_path=settings.base_path,
         )
-        self.http = AuthRoutes(self.flow, settings)
+        self.http = AuthRoutes(self.flow, settings, address=self.address)
 
     @classmethod
     def from_environment(
         cls,
         *,
-        dotenv_path: str | Path | None = ".env",
+        dotenv_path: str | Path | None | object = _FROM_AUTH_ENV_FILE,
         environ: Mapping[str, str] | None = None,
         base_path: str | None = None,
     ) -> Auth:
-        """Settings from the environment over ``.env``; raises ``ConfigurationError``.
+        """Settings from the environment over a settings file; raises ``ConfigurationError``.
 
-        ``base_path`` defaults to Streamlit's ``server.baseUrlPath``, so the
-        routes and cookies follow wherever Streamlit serves the app.
+        The file is ``AUTH_ENV_FILE`` (empty for none), else ``.env`` in the
+        working directory, unless ``dotenv_path`` names one. ``base_path`` and the
+        port default to Streamlit's ``server.baseUrlPath`` and ``server.port``, so
+        routes, cookies and the default public URL follow wherever Streamlit serves.
         """
-        env = dict(environ) if environ is not None else read_environment(dotenv_path)
-        if base_path is None:
-            from streamlit import config as streamlit_config
+        if dotenv_path is _FROM_AUTH_ENV_FILE:
+            dotenv_path = os.environ.get("AUTH_ENV_FILE", ".env") or None
+        env = dict(environ) if environ is not None else read_environment(dotenv_path)  # type: ignore[arg-type]
+        from streamlit import config as streamlit_config
 
+        if base_path is None:
             base_path = streamlit_config.get_option("server.baseUrlPath") or ""
-        settings = load_settings(env, base_path=base_path)
+        settings = load_settings(env, base_path=base_path, port=streamlit_port())
         configure_logging(settings.log_level)
         for warning in settings.warnings:
-            logger.warning("configuration: %s", warning)
-        return cls(settings)
+            log_event("configuration_warning", level=logging.WARNING, detail=warning)
+        if not settings.public_url_explicit:
+            log_event(
+                "public_url_default",
+                level=logging.WARNING,
+                url=settings.public_url,
+                detail="AUTH_PUBLIC_URL is not set: sign-in works only at this URL; register "
+                + ", ".join(settings.redirect_uri(p.name) for p in settings.providers),
+            )
+        return cls(settings, port=streamlit_port)
 
     @classmethod
     def from_environment_or_exit(cls, **kwargs: object) -> Auth:
@@ -129,16 +164,25 @@ class Auth:
         return f"{self.settings.base_path}/auth/logout"
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """Give the ``auth`` logger a stderr handler unless the app configured one.
+class _FallbackHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes sign-in lines to stderr only while the root logger has no handler.
 
-    Streamlit configures only its own loggers, so without this our sign-in
-    lines would be dropped.
+    Streamlit configures only its own loggers, so without this our lines
+    would be dropped; but once the app configures logging (before or after
+    us), its handlers receive them by propagation and this one keeps quiet,
+    so nothing is swallowed and nothing is written twice.
     """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not logging.getLogger().handlers:
+            super().emit(record)
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Set the ``auth`` logger's level and make sure its lines are seen somewhere."""
     auth_logger = logging.getLogger("auth")
-    if not auth_logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+    if not any(isinstance(handler, _FallbackHandler) for handler in auth_logger.handlers):
+        handler = _FallbackHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s auth: %(message)s"))
         auth_logger.addHandler(handler)
-        auth_logger.propagate = False
     auth_logger.setLevel(logging.getLevelNamesMapping().get(level.upper(), logging.INFO))

@@ -20,10 +20,9 @@ from itsdangerous.encoding import base64_encode
 from itsdangerous.serializer import Serializer
 
 from .errors import SessionTooLarge
+from .events import log_event
 from .secret import Secret
 from .user import OPTIONAL_CLAIMS_BY_DROP_ORDER, User, session_payload, user_from_payload
-
-logger = logging.getLogger("auth")
 
 Clock = Callable[[], float]
 
@@ -131,10 +130,12 @@ class SessionCookie:
         if not self._fits(value):
             raise SessionTooLarge(f"essential claims need {len(value)} bytes")
         if dropped:
-            logger.warning(
-                "session cookie too large: dropped claims %s for sub=%s",
-                ",".join(dropped),
-                payload.get("sub"),
+            log_event(
+                "session_claims_dropped",
+                level=logging.WARNING,
+                reason="session cookie too large",
+                dropped_claims=",".join(dropped),
+                sub=payload.get("sub"),
             )
         return IssuedCookie(value=value, dropped_claims=tuple(dropped))
 

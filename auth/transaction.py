@@ -28,6 +28,9 @@ from .session import Clock, timed_serializer
 
 TRANSACTION_SALT = "streamlit-oidc-auth.login-transaction.v1"
 TRANSACTION_MAX_AGE = 600  # seconds a user may spend at the provider's login page
+# Sign-ins a browser may have open at once (tabs, abandoned attempts). Older ones are
+# deleted so that their cookies never add up past a browser's or server's header limits.
+MAX_OPEN_TRANSACTIONS = 3
 _NAME_STATE_CHARS = 16
 
 
@@ -60,14 +63,20 @@ class TransactionCookies:
     """Seals transactions into cookies and opens them, exactly once each."""
 
     def __init__(
-        self, secrets: Sequence[Secret], *, cookie_prefix: str, clock: Clock = time.time
+        self,
+        secrets: Sequence[Secret],
+        *,
+        cookie_prefix: str,
+        callback_path: str = "/auth/callback",
+        clock: Clock = time.time,
     ) -> None:
+        """Cookies are named ``<cookie_prefix>_tx_<state>`` and sent only to ``callback_path``,
+        except under a ``__Host-`` prefix, which requires Path=/ (RFC 6265bis §4.1.3.2):
+        there the prefix's guarantee (no sibling subdomain can plant one) is worth more."""
         self._serializer = timed_serializer(secrets, TRANSACTION_SALT, clock)
-        # A "__Host-" cookie must have Path=/, but this one is scoped to the callback
-        # path, so browsers would drop it: keep the Secure guarantee with "__Secure-".
-        if cookie_prefix.startswith("__Host-"):
-            cookie_prefix = "__Secure-" + cookie_prefix.removeprefix("__Host-")
+        self._signers = tuple(self._serializer.iter_unsigners(TRANSACTION_SALT))
         self._prefix = f"{cookie_prefix}_tx_"
+        self.path = "/" if cookie_prefix.startswith("__Host-") else callback_path
         self._spent = _SpentStates(TRANSACTION_MAX_AGE, clock)
 
     def cookie_name(self, state: str) -> str:
@@ -104,6 +113,24 @@ class TransactionCookies:
     def names_in(self, cookies: Mapping[str, str]) -> list[str]:
         """Names of the login-transaction cookies among ``cookies``."""
         return [name for name in cookies if name.startswith(self._prefix)]
+
+    def surplus(self, cookies: Mapping[str, str], keep: int = MAX_OPEN_TRANSACTIONS - 1) -> list[str]:
+        """Transaction cookies to delete so that at most ``keep`` remain: unreadable ones
+        first, then the oldest. Called before a new sign-in adds one more."""
+        dated: list[tuple[float, str]] = []
+        for name in self.names_in(cookies):
+            dated.append((self._signed_at(cookies[name]), name))
+        dated.sort(reverse=True)
+        return [name for _, name in dated[keep:]]
+
+    def _signed_at(self, value: str) -> float:
+        for signer in self._signers:
+            try:
+                _, signed_at = signer.unsign(value, return_timestamp=True)
+            except BadData:
+                continue
+            return float(signed_at.timestamp())
+        return float("-inf")
 
 
 class _SpentStates:

@@ -7,6 +7,8 @@ to the ``/auth/*`` routes, which do the real work outside Streamlit.
 
 from __future__ import annotations
 
+import re
+import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
 # never shows protected content much past expiry, long enough to be free.
 MAX_RECHECK_SECONDS = 15.0
 MIN_RECHECK_SECONDS = 1.0
+_MARKDOWN_PUNCTUATION = re.compile("([" + re.escape(string.punctuation) + "])")
 # Set once ``navigation`` has drawn the account panel for this session, so the
 # page scripts' own ``require_login`` calls do not draw it a second time.
 _PANEL_BY_NAVIGATION = "_auth_account_panel_by_navigation"
@@ -141,13 +144,24 @@ def login_page(auth: Auth, *, ended: bool = False) -> None:
     st.markdown(f'<div style="display:flex;flex-direction:column;gap:.6rem;max-width:22rem">{buttons}</div>',
                 unsafe_allow_html=True)
     if next_path != app_root(settings.base_path):
-        st.caption(f"After signing in you will return to `{next_path}`.")
+        st.caption(f"After signing in you will return to {escape_markdown(next_path)}")
+
+
+def escape_markdown(text: str) -> str:
+    """``text`` to show literally in Streamlit's markdown (``st.markdown``, ``st.title``,
+    ``st.caption``…): claims come from the provider, and a name such as
+    ``![x](https://tracker/…)`` must not render an image, a link or a ``:red[…]`` directive.
+
+    Every ASCII punctuation character is backslash-escaped (CommonMark §2.4) and
+    line breaks are flattened, so the value stays one line of plain text.
+    """
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", " ".join(text.split()))
 
 
 def account_panel(auth: Auth, user: User) -> None:
-    st.markdown(f"Signed in as **{escape(user.name)}**")
+    st.markdown(f"Signed in as **{escape_markdown(user.name)}**")
     if user.email and user.email != user.name:
-        st.caption(user.email)
+        st.caption(escape_markdown(user.email))
     st.fragment(_session_clock, run_every=timedelta(seconds=recheck_interval(auth.settings.session_timeout)))(auth)
     st.markdown(
         f'<a href="{escape(auth.logout_url, quote=True)}" target="_self">Log out</a>',

@@ -79,7 +79,7 @@ def test_routes_and_cookies_follow_the_base_path(based_app: tuple[AppProcess, st
     app, cookie_secret = based_app
     with requests.Session() as browser:
         callback = callback_from_local(browser, app.url, next_path="/tools/data/profile")
-        assert callback.startswith(f"https://localhost:{app.port}/tools/data/auth/callback?")
+        assert callback.startswith(f"https://localhost:{app.port}/tools/data/auth/callback/local?")
         response = behind_the_proxy(browser, callback, app)
 
     assert response.status_code == 302, response.text

@@ -58,7 +58,7 @@ def test_healthy_provider_passes_every_check(provider: LocalProvider) -> None:
     status, output = doctor(environment(provider))
 
     assert status == 0, output
-    assert "redirect URI to register at every provider: http://localhost:8501/auth/callback" in output
+    assert "redirect URI to register at Keycloak: http://localhost:8501/auth/callback/keycloak" in output
     assert f"Provider 'keycloak' (keycloak, issuer {provider.issuer})" in output
     assert "ok    issuer matches the configuration exactly" in output
     assert "ok    PKCE S256 supported" in output
@@ -128,7 +128,7 @@ def test_plain_http_public_url_off_this_machine_fails(provider: LocalProvider) -
 
     assert status == 1
     assert "FAIL  AUTH_PUBLIC_URL http://apps.example.com is not https" in output
-    assert "redirect URI to register at every provider: http://apps.example.com/auth/callback" in output
+    assert "redirect URI to register at Keycloak: http://apps.example.com/auth/callback/keycloak" in output
 
 
 def test_command_line_exit_status_and_configuration_problems() -> None:

@@ -27,7 +27,7 @@ def test_login_redirects_to_provider_with_pkce_state_and_nonce(stack: Stack, bro
     params = query(location)
     assert params["response_type"] == "code"
     assert params["client_id"] == LOCAL_CLIENT_ID
-    assert params["redirect_uri"] == f"{stack.app.url}/auth/callback"
+    assert params["redirect_uri"] == f"{stack.app.url}/auth/callback/local"
     assert params["scope"].split() == ["openid", "email", "profile"]
     assert params["code_challenge_method"] == "S256"
     assert len(params["code_challenge"]) == 43
@@ -98,8 +98,24 @@ def test_forged_state_is_refused(stack: Stack, browser: requests.Session) -> Non
     assert COOKIE_NAME not in response.cookies
 
 
-def test_callback_without_login_is_refused(stack: Stack, browser: requests.Session) -> None:
+def test_shared_callback_is_not_served_with_several_providers(stack: Stack, browser: requests.Session) -> None:
+    """With two providers a shared redirect URI would allow the mix-up attack: each has its own."""
     response = browser.get(f"{stack.app.url}/auth/callback?code=abc&state=xyz", allow_redirects=False)
+
+    assert response.status_code == 404
+    assert "each has its own callback address" in response.text
+    assert f"Local: {stack.app.url}/auth/callback/local" in response.text
+    assert f"Mock provider: {stack.app.url}/auth/callback/mock" in response.text
+
+
+def test_callback_of_an_unknown_provider_is_refused(stack: Stack, browser: requests.Session) -> None:
+    response = browser.get(f"{stack.app.url}/auth/callback/nobody?code=abc&state=xyz", allow_redirects=False)
+    assert response.status_code == 404
+    assert "no sign-in provider of this app uses" in response.text
+
+
+def test_callback_without_login_is_refused(stack: Stack, browser: requests.Session) -> None:
+    response = browser.get(f"{stack.app.url}/auth/callback/local?code=abc&state=xyz", allow_redirects=False)
 
     assert response.status_code == 400
     assert "Sign-in did not complete" in response.text
@@ -144,8 +160,38 @@ def test_provider_reported_error_is_shown_with_retry(stack: Stack, browser: requ
     response = browser.get(callback, allow_redirects=False)
 
     assert response.status_code == 400
-    assert "reported an error (temporarily_unavailable)" in response.text
+    assert "cannot sign you in right now" in response.text
+    assert "(Provider error code: temporarily_unavailable.)" in response.text
     assert "/auth/login?provider=local&amp;next=%2Fprofile" in response.text
+
+
+def test_provider_free_text_goes_to_the_log_not_the_page(stack: Stack, browser: requests.Session) -> None:
+    """error_description is the provider's text: it could be phishing ("call support at …")."""
+    stack.local.authorize_error = "access_denied"
+    stack.local.authorize_error_description = "Call support at +1 555 0199 and read them your password"
+    response = browser.get(callback_from_local(browser, stack.app.url), allow_redirects=False)
+
+    assert response.status_code == 400
+    assert "Sign-in was cancelled or access was denied at the provider." in response.text
+    assert "555 0199" not in response.text
+    assert 'detail="access_denied: Call support at +1 555 0199 and read them your password"' in stack.app.output()
+
+
+def test_non_standard_provider_error_code_is_not_shown(stack: Stack, browser: requests.Session) -> None:
+    stack.local.authorize_error = "visit_evil.example_now"
+    response = browser.get(callback_from_local(browser, stack.app.url), allow_redirects=False)
+
+    assert response.status_code == 400
+    assert "The sign-in provider reported an error, so you were not signed in." in response.text
+    assert "evil" not in response.text
+
+
+def test_registration_error_names_the_redirect_uri_to_register(stack: Stack, browser: requests.Session) -> None:
+    stack.local.authorize_error = "unauthorized_client"
+    response = browser.get(callback_from_local(browser, stack.app.url), allow_redirects=False)
+
+    assert "(Provider error code: unauthorized_client.)" in response.text
+    assert f"the redirect URI registered at Local must be exactly {stack.app.url}/auth/callback/local" in response.text
 
 
 def test_token_endpoint_500_gives_502_page(stack: Stack, browser: requests.Session) -> None:

@@ -257,7 +257,10 @@ class LocalProvider:
       then answer normally) or ``"invalid_grant"`` (400 JSON).
     - ``discovery_fault``: ``None``, ``"500"`` or ``"slow"``.
     - ``slow_seconds``: how long ``"slow"`` waits; ``stop()`` cuts the wait short.
-    - ``authorize_error``: e.g. ``"access_denied"``: authorize redirects back with it.
+    - ``authorize_error``: e.g. ``"access_denied"``: authorize redirects back with it, and
+      with ``authorize_error_description`` (free text) when that is set.
+    - ``send_iss``: add ``iss`` to authorization responses and advertise it (RFC 9207).
+    - ``jwks_redirect_to``: the JWKS endpoint answers 302 to this URL instead of the keys.
     - ``id_token_claims_override``: merged into ID token claims; ``None`` values delete.
     - ``sign_with``: sign ID tokens with this key (not in JWKS). The header ``kid`` is the
       key's own ``kid`` if it has one, else the current key's ``kid`` (a pure bad signature).
@@ -285,6 +288,9 @@ class LocalProvider:
     # Knobs (declared for type checkers; values set in reset()).
     discovery_issuer: str | None
     authorize_error: str | None
+    authorize_error_description: str | None
+    send_iss: bool
+    jwks_redirect_to: str | None
     id_token_claims_override: dict[str, Any]
     sign_with: RSAKey | None
     date_offset_seconds: float
@@ -349,6 +355,9 @@ class LocalProvider:
         self.discovery_fault = None
         self.slow_seconds = 5.0
         self.authorize_error = None
+        self.authorize_error_description = None
+        self.send_iss = False
+        self.jwks_redirect_to = None
         self.id_token_claims_override = {}
         self.sign_with = None
         self.date_offset_seconds = 0.0
@@ -595,6 +604,8 @@ class LocalProvider:
                                  "email", "email_verified", "name", "preferred_username",
                                  "given_name", "family_name", "picture", "hd", "groups"],
         }
+        if self.send_iss:
+            doc["authorization_response_iss_parameter_supported"] = True
         for name, value in self.advertise.items():
             if value is None:
                 doc.pop(name, None)
@@ -604,6 +615,8 @@ class LocalProvider:
 
     async def _jwks(self, request: Request) -> Response:
         self.jwks_hits += 1
+        if self.jwks_redirect_to is not None:
+            return RedirectResponse(self.jwks_redirect_to, status_code=302)
         return JSONResponse(self.jwks())
 
     # -------------------------------------------------------------- authorize
@@ -679,8 +692,9 @@ class LocalProvider:
         )
 
     def _authorize_error_redirect(self, req: _AuthorizeRequest, error: str) -> Response:
-        return _redirect(req.redirect_uri, error=error,
-                         error_description=f"Simulated {error} by LocalProvider", state=req.state)
+        description = self.authorize_error_description or f"Simulated {error} by LocalProvider"
+        return _redirect(req.redirect_uri, error=error, error_description=description, state=req.state,
+                         iss=self.issuer if self.send_iss else None)
 
     def _find_user(self, hint: str | None) -> ProviderUser | None:
         """Match ``login_hint`` on ``sub``, then ``preferred_username`` or ``email``."""
@@ -705,7 +719,7 @@ class LocalProvider:
         )
         self._codes[code] = _Code(login=login, redirect_uri=req.redirect_uri,
                                   code_challenge=req.code_challenge, issued=time.monotonic())
-        return _redirect(req.redirect_uri, code=code, state=req.state)
+        return _redirect(req.redirect_uri, code=code, state=req.state, iss=self.issuer if self.send_iss else None)
 
     def _login_page(self, params: dict[str, str]) -> Response:
         hidden = "".join(

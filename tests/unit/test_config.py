@@ -14,8 +14,9 @@ COOKIE_SECRET = "Ck9-cookie-secret-value-0123456789abcdef"  # 40 characters
 GOOGLE_SECRET = "Gg7-google-client-secret-value"
 CORP_SECRET = "Cp3-corp-client-secret-value"
 HINT = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
-INSECURE_ISSUER = (
-    "must use https (plain http is accepted only for a provider on this machine: localhost or 127.0.0.1)"
+INSECURE_URL = (
+    "must use https: plain http is accepted only for a provider on this machine (localhost, 127.0.0.1) "
+    "or on a host listed in AUTH_INSECURE_PROVIDER_HOSTS, got host"
 )
 
 
@@ -85,7 +86,7 @@ def test_minimal_google_configuration_loads() -> None:
     assert settings.cookie_secrets == (Secret(COOKIE_SECRET),)
     assert settings.public_url == "http://localhost:8501"
     assert settings.base_path == ""
-    assert settings.redirect_uri == "http://localhost:8501/auth/callback"
+    assert settings.redirect_uri("google") == "http://localhost:8501/auth/callback/google"
     assert settings.cookie_path == "/"
     assert settings.session_timeout == 600.0
     assert settings.cookie_name == "streamlit_auth"
@@ -251,7 +252,41 @@ def test_discovery_url_invalid(url: str) -> None:
      "http://127.0.0.1.evil.example"],
 )
 def test_http_issuer_on_remote_host_rejected(issuer: str) -> None:
-    assert one_problem(corp_env(AUTH_CORP_ISSUER=issuer)) == f"AUTH_CORP_ISSUER {INSECURE_ISSUER}"
+    host = issuer.split("//")[1].split(":")[0].split("/")[0]
+    assert one_problem(corp_env(AUTH_CORP_ISSUER=issuer)) == f"AUTH_CORP_ISSUER {INSECURE_URL} {host!r}"
+
+
+def test_http_discovery_url_on_remote_host_rejected() -> None:
+    """A swapped discovery document over plain http could name the attacker's JWKS."""
+    env = corp_env(AUTH_CORP_DISCOVERY_URL="http://login.corp.example/.well-known/openid-configuration")
+    assert one_problem(env) == f"AUTH_CORP_DISCOVERY_URL {INSECURE_URL} 'login.corp.example'"
+
+
+def test_keycloak_http_url_names_the_url_setting() -> None:
+    env = {"AUTH_PROVIDERS": "keycloak", "AUTH_KEYCLOAK_URL": "http://sso.corp.example",
+           "AUTH_KEYCLOAK_REALM": "r", "AUTH_KEYCLOAK_CLIENT_ID": "c", "AUTH_KEYCLOAK_CLIENT_SECRET": CORP_SECRET,
+           "AUTH_COOKIE_SECRET": COOKIE_SECRET}
+    assert one_problem(env) == f"AUTH_KEYCLOAK_URL {INSECURE_URL} 'sso.corp.example'"
+
+
+def test_insecure_provider_hosts_opt_in_allows_plain_http_to_listed_hosts_only() -> None:
+    env = corp_env(
+        AUTH_CORP_ISSUER="http://keycloak:8080/realms/x",
+        AUTH_CORP_DISCOVERY_URL="http://KeyCloak:8080/realms/x/.well-known/openid-configuration",
+        AUTH_INSECURE_PROVIDER_HOSTS="keycloak, sso.dev",
+    )
+    settings = load_settings(env)
+    assert settings.insecure_provider_hosts == ("keycloak", "sso.dev")
+    other = corp_env(AUTH_CORP_ISSUER="http://other:8080", AUTH_INSECURE_PROVIDER_HOSTS="keycloak")
+    assert one_problem(other) == f"AUTH_CORP_ISSUER {INSECURE_URL} 'other'"
+
+
+@pytest.mark.parametrize("value", ["http://keycloak", "keycloak:8080", "a/b", "-x"])
+def test_insecure_provider_hosts_takes_host_names_only(value: str) -> None:
+    assert one_problem(corp_env(AUTH_INSECURE_PROVIDER_HOSTS=value)) == (
+        f"AUTH_INSECURE_PROVIDER_HOSTS: {value!r} is not a host name; list names only, "
+        "e.g. AUTH_INSECURE_PROVIDER_HOSTS=keycloak"
+    )
 
 
 @pytest.mark.parametrize(
@@ -281,14 +316,14 @@ def test_public_url_with_query_or_fragment(url: str) -> None:
 def test_public_url_path_without_base_path() -> None:
     assert one_problem(google_env(AUTH_PUBLIC_URL="https://apps.example.com/app")) == (
         "AUTH_PUBLIC_URL: its path '/app' must match Streamlit's server.baseUrlPath ('/'), "
-        "because the app serves <AUTH_PUBLIC_URL>/auth/callback"
+        "because the app serves <AUTH_PUBLIC_URL>/auth/callback/<provider>"
     )
 
 
 def test_public_url_root_with_base_path() -> None:
     assert one_problem(google_env(AUTH_PUBLIC_URL="https://apps.example.com"), base_path="app") == (
         "AUTH_PUBLIC_URL: its path '/' must match Streamlit's server.baseUrlPath ('/app'), "
-        "because the app serves <AUTH_PUBLIC_URL>/auth/callback"
+        "because the app serves <AUTH_PUBLIC_URL>/auth/callback/<provider>"
     )
 
 
@@ -298,14 +333,82 @@ def test_public_url_matching_base_path(url: str, base_path: str) -> None:
     settings = load_settings(google_env(AUTH_PUBLIC_URL=url), base_path=base_path)
     assert settings.public_url == "https://apps.example.com/app"
     assert settings.base_path == "/app"
-    assert settings.redirect_uri == "https://apps.example.com/app/auth/callback"
+    assert settings.redirect_uri("google") == "https://apps.example.com/app/auth/callback/google"
     assert settings.cookie_path == "/app"
 
 
 def test_public_url_default_follows_base_path() -> None:
     settings = load_settings(google_env(), base_path="app")
     assert settings.public_url == "http://localhost:8501/app"
-    assert settings.redirect_uri == "http://localhost:8501/app/auth/callback"
+    assert not settings.public_url_explicit
+    assert settings.redirect_uri("google") == "http://localhost:8501/app/auth/callback/google"
+
+
+def test_public_url_default_follows_streamlits_port() -> None:
+    settings = load_settings(google_env(), port=8599)
+    assert settings.public_url == "http://localhost:8599"
+    assert settings.redirect_uri("google") == "http://localhost:8599/auth/callback/google"
+    explicit = load_settings(google_env(AUTH_PUBLIC_URL="http://localhost:8501"), port=8599)
+    assert explicit.public_url == "http://localhost:8501" and explicit.public_url_explicit
+
+
+# --- callbacks: one redirect URI per provider -------------------------------------------
+
+
+def test_each_provider_has_its_own_redirect_uri() -> None:
+    env = {**google_env(), **corp_env(), "AUTH_PROVIDERS": "google,corp"}
+    settings = load_settings(env)
+    assert settings.redirect_uri("google") == "http://localhost:8501/auth/callback/google"
+    assert settings.redirect_uri("corp") == "http://localhost:8501/auth/callback/corp"
+    assert not settings.legacy_callback
+
+
+def test_legacy_callback_with_one_provider_uses_the_shared_uri() -> None:
+    settings = load_settings(google_env(AUTH_LEGACY_CALLBACK="true"))
+    assert settings.legacy_callback
+    assert settings.redirect_uri("google") == "http://localhost:8501/auth/callback"
+
+
+def test_legacy_callback_with_several_providers_is_refused() -> None:
+    env = {**google_env(), **corp_env(), "AUTH_PROVIDERS": "google,corp", "AUTH_LEGACY_CALLBACK": "yes"}
+    assert one_problem(env) == (
+        "AUTH_LEGACY_CALLBACK=true needs exactly one provider: with several, one shared "
+        "callback lets a hostile provider take over accounts at another (mix-up attack); "
+        "register <AUTH_PUBLIC_URL>/auth/callback/<provider> at each provider and remove the setting"
+    )
+
+
+def test_legacy_callback_must_be_a_boolean() -> None:
+    assert one_problem(google_env(AUTH_LEGACY_CALLBACK="maybe")) == (
+        "AUTH_LEGACY_CALLBACK must be true or false, got 'maybe'"
+    )
+
+
+# --- rate limit and provider capacity ----------------------------------------------------
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("30", 30), ("30/min", 30), ("500 / minute", 500), ("off", 0)])
+def test_rate_limit_values(raw: str, expected: int) -> None:
+    assert load_settings(google_env(AUTH_RATE_LIMIT=raw)).rate_limit_per_minute == expected
+
+
+def test_rate_limit_default() -> None:
+    assert load_settings(google_env()).rate_limit_per_minute == 120
+
+
+@pytest.mark.parametrize("raw", ["fast", "10/s", "-5", "0.5", "1000000"])
+def test_rate_limit_invalid(raw: str) -> None:
+    assert one_problem(google_env(AUTH_RATE_LIMIT=raw)) == (
+        "AUTH_RATE_LIMIT must be a number of sign-in requests per minute and client address "
+        f"between 1 and 100000 (e.g. 120/min), or off; got {raw!r}"
+    )
+
+
+@pytest.mark.parametrize("raw", ["0", "many", "1000"])
+def test_provider_concurrency_invalid(raw: str) -> None:
+    assert one_problem(google_env(AUTH_PROVIDER_CONCURRENCY=raw)) == (
+        f"AUTH_PROVIDER_CONCURRENCY must be a whole number between 1 and 256, got {raw!r}"
+    )
 
 
 # --- AUTH_COOKIE_SECRET ---------------------------------------------------------------

@@ -338,7 +338,8 @@ def test_client_secret_equals_the_mounted_secret_file(
 
 
 def test_redirect_uris_are_exactly_the_apps_callback(settings: Settings, client: dict[str, Any]) -> None:
-    assert client["redirectUris"] == [settings.redirect_uri]
+    assert client["redirectUris"] == [settings.redirect_uri("keycloak")]
+    assert settings.redirect_uri("keycloak").endswith("/auth/callback/keycloak")
     assert client["webOrigins"] == [settings.public_url]
 
 

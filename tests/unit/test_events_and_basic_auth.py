@@ -27,7 +27,11 @@ def test_plain_values_unquoted_in_order() -> None:
         ("two words", '"two words"'),
         ('say "hi"', '"say \\"hi\\""'),
         ("back\\slash", '"back\\\\slash"'),
-        ("line1\nline2", '"line1 line2"'),
+        ("line1\nline2", '"line1\\nline2"'),
+        ("nel\x85here", '"nel\\u0085here"'),
+        ("ls\u2028ps\u2029", '"ls\\u2028ps\\u2029"'),
+        ("bidi\u202eevil", '"bidi\\u202eevil"'),
+        ("esc\x1b[31m", '"esc\\u001b[31m"'),
         ("a=b", '"a=b"'),
         ("", None),
         (None, None),
@@ -42,11 +46,21 @@ def test_none_and_empty_dropped_but_zero_and_false_kept() -> None:
     assert format_fields(a=None, b="", c=0, d=False) == "c=0 d=False"
 
 
-@pytest.mark.parametrize("value", ["a\nb", "a\r\nb", "a\rb", "x\n\nevent=forged"])
+@pytest.mark.parametrize(
+    "value",
+    ["a\nb", "a\r\nb", "a\rb", "x\n\nevent=forged", "x\x85event=forged", "x\u2028event=forged",
+     "x\u2029y", "x\x0by\x0cz\x1c\x1d\x1e"],
+)
 def test_output_is_always_one_line(value: str) -> None:
+    """Every character str.splitlines() breaks on (NEL, U+2028, U+2029, VT, FF, FS…) is escaped."""
     line = format_fields(event="callback", reason=value)
-    assert "\n" not in line and "\r" not in line
+    assert len(line.splitlines()) == 1
     assert line.startswith('event=callback reason="')
+
+
+def test_long_values_are_cut() -> None:
+    line = format_fields(reason="x" * 5000)
+    assert len(line) < 600 and line.endswith('…"')
 
 
 def test_quoted_value_cannot_forge_another_field() -> None:

@@ -288,7 +288,18 @@ def test_huge_picture_is_dropped_first(cookie: SessionCookie, auth_log: pytest.L
     assert (user.picture, user.name, user.email, user.roles) == (None, "Alice Liddell", "alice@example.com",
                                                                  ("admin", "viewer"))
     messages = [r.getMessage() for r in auth_log.records if r.name == "auth" and r.levelno == logging.WARNING]
-    assert messages == ["session cookie too large: dropped claims picture for sub=user-1"]
+    assert messages == [
+        'event=session_claims_dropped reason="session cookie too large" dropped_claims=picture sub=user-1'
+    ]
+
+
+def test_dropped_claims_line_cannot_be_forged_by_sub(cookie: SessionCookie, auth_log: pytest.LogCaptureFixture) -> None:
+    """A provider's ``sub`` is outside data: a newline in it must not start a forged line."""
+    identity = {**IDENTITY, "sub": "u1\nevent=login sub=admin", "picture": "https://img.example/" + incompressible(5000)}
+    cookie.issue(identity)
+    (message,) = [r.getMessage() for r in auth_log.records if r.name == "auth"]
+    assert len(message.splitlines()) == 1
+    assert message.endswith('sub="u1\\nevent=login sub=admin"')
 
 
 def test_huge_groups_dropped_after_picture(cookie: SessionCookie, auth_log: pytest.LogCaptureFixture) -> None:
@@ -301,7 +312,9 @@ def test_huge_groups_dropped_after_picture(cookie: SessionCookie, auth_log: pyte
     assert user is not None
     assert (user.groups, user.picture, user.email, user.email_verified) == ((), None, "alice@example.com", True)
     messages = [r.getMessage() for r in auth_log.records if r.name == "auth"]
-    assert messages == ["session cookie too large: dropped claims picture,groups for sub=user-1"]
+    assert messages == [
+        'event=session_claims_dropped reason="session cookie too large" dropped_claims=picture,groups sub=user-1'
+    ]
 
 
 def test_no_warning_when_nothing_dropped(cookie: SessionCookie, auth_log: pytest.LogCaptureFixture) -> None:

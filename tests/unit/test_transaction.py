@@ -242,12 +242,38 @@ def test_raised_errors_carry_the_plain_user_message(jar: TransactionCookies) -> 
     assert str(reused) == "state already used"
 
 
-def test_host_prefixed_session_cookie_gives_a_secure_prefixed_transaction_cookie(secret: Secret) -> None:
-    """__Host- cookies must have Path=/; the transaction cookie is scoped to the callback path."""
-    jar = TransactionCookies([secret], cookie_prefix="__Host-app_session")
+def test_host_prefixed_session_cookie_gives_a_host_prefixed_transaction_cookie_at_root(secret: Secret) -> None:
+    """Under __Host- the transaction cookie is __Host- too, so a sibling subdomain cannot plant
+    one (login CSRF); the prefix requires Path=/, so it is not scoped to the callback path."""
+    jar = TransactionCookies([secret], cookie_prefix="__Host-app_session", callback_path="/auth/callback")
     transaction = LoginTransaction.start("corp", "/")
 
     name = jar.cookie_name(transaction.state)
 
-    assert name.startswith("__Secure-app_session_tx_")
+    assert name.startswith("__Host-app_session_tx_")
+    assert jar.path == "/"
     assert jar.open({name: jar.seal(transaction)}, transaction.state) == transaction
+
+
+def test_transaction_cookie_is_scoped_to_the_callback_path_without_prefix(secret: Secret) -> None:
+    jar = TransactionCookies([secret], cookie_prefix="app_session", callback_path="/app/auth/callback")
+    assert jar.path == "/app/auth/callback"
+
+
+def test_surplus_keeps_the_newest_transactions_and_drops_unreadable_ones(secret: Secret, clock: Clock) -> None:
+    """Abandoned sign-ins must not pile up cookies past a browser's header limits."""
+    jar = TransactionCookies([secret], cookie_prefix=PREFIX, clock=clock)
+    cookies: dict[str, str] = {}
+    names = []
+    for _ in range(5):
+        transaction = LoginTransaction.start("corp", "/")
+        names.append(jar.cookie_name(transaction.state))
+        cookies[names[-1]] = jar.seal(transaction)
+        clock.now += 1
+    cookies[PREFIX + "_tx_forged"] = "not-a-signed-value"
+    cookies["unrelated"] = "x"
+
+    surplus = jar.surplus(cookies, keep=2)
+
+    assert sorted(surplus) == sorted([*names[:3], PREFIX + "_tx_forged"])
+    assert jar.surplus({name: cookies[name] for name in names[3:]}, keep=2) == []

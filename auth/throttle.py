@@ -1,0 +1,106 @@
+"""Limits that keep sign-in traffic from starving the app: provider-call capacity and
+a per-address rate limit.
+
+Provider calls block a thread until the provider answers (up to
+``AUTH_HTTP_TIMEOUT``). Run in Starlette's shared thread pool, which
+Streamlit also uses for static files, a stalled provider and a burst of
+callbacks would take every worker and stall plain page loads. So provider
+calls get a capacity of their own, and a request that would wait behind a
+full queue is answered "busy" at once. The rate limit keeps one address
+from spending all of that capacity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import math
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+import anyio
+import anyio.to_thread
+
+from .errors import ProviderBusy, TooManyAttempts
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+# Addresses remembered by the rate limit; the least recently seen are forgotten first,
+# so a flood of spoofed or rotating addresses cannot grow memory without bound.
+MAX_TRACKED_ADDRESSES = 10_000
+
+
+class ProviderCapacity:
+    """At most ``concurrency`` provider calls at once, at most ``queue`` more waiting."""
+
+    def __init__(self, concurrency: int, queue: int | None = None) -> None:
+        self.concurrency = concurrency
+        self.queue = concurrency * 2 if queue is None else queue
+        self._pending = 0
+        # anyio limiters belong to one event loop; tests may run several in turn.
+        self._limiters: dict[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = {}
+
+    @property
+    def pending(self) -> int:
+        """Calls running or waiting now."""
+        return self._pending
+
+    async def run(self, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """``func(*args, **kwargs)`` in a worker thread under this capacity; raises
+        ``ProviderBusy`` without waiting when running and queued calls are all taken."""
+        if self._pending >= self.concurrency + self.queue:
+            raise ProviderBusy(f"{self._pending} provider calls running or waiting")
+        self._pending += 1
+        try:
+            return await anyio.to_thread.run_sync(
+                functools.partial(func, *args, **kwargs), limiter=self._limiter()
+            )
+        finally:
+            self._pending -= 1
+
+    def _limiter(self) -> anyio.CapacityLimiter:
+        loop = asyncio.get_running_loop()
+        limiter = self._limiters.get(loop)
+        if limiter is None:
+            self._limiters = {
+                known: value for known, value in self._limiters.items() if not known.is_closed()
+            }
+            limiter = self._limiters[loop] = anyio.CapacityLimiter(self.concurrency)
+        return limiter
+
+
+class AddressRateLimit:
+    """A token bucket per client address: ``per_minute`` requests, refilled evenly.
+
+    A whole burst of ``per_minute`` is allowed at once (a user retrying a few
+    times never notices); sustained traffic above the rate is refused.
+    """
+
+    def __init__(self, per_minute: int, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_minute = per_minute
+        self._rate = per_minute / 60.0
+        self._clock = clock
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def check(self, address: str) -> None:
+        """Spend one request for ``address``; raises ``TooManyAttempts`` when none is left."""
+        if self.per_minute <= 0:
+            return
+        now = self._clock()
+        with self._lock:
+            tokens, updated = self._buckets.pop(address, (float(self.per_minute), now))
+            tokens = min(float(self.per_minute), tokens + (now - updated) * self._rate)
+            allowed = tokens >= 1.0
+            if allowed:
+                tokens -= 1.0
+            self._buckets[address] = (tokens, now)
+            while len(self._buckets) > MAX_TRACKED_ADDRESSES:
+                self._buckets.popitem(last=False)
+        if not allowed:
+            wait = math.ceil((1.0 - tokens) / self._rate)
+            raise TooManyAttempts(f"address over {self.per_minute}/min", retry_after=max(1, wait))
