@@ -148,6 +148,13 @@ class ProviderClient:
             self._metadata, self._metadata_at = document, self._clock()
         return document
 
+    def has_fresh_metadata(self, margin: float = 60.0) -> bool:
+        """True when ``metadata()`` will not fetch for at least ``margin`` seconds, so
+        callers may use it without a worker thread."""
+        with self._lock:
+            cached, fetched_at = self._metadata, self._metadata_at
+        return cached is not None and self._clock() - fetched_at < METADATA_TTL - margin
+
     def check_metadata(self, document: dict[str, Any]) -> None:
         """OIDC Discovery §4.3: the document's issuer must equal the configured issuer exactly."""
         missing = [field for field in REQUIRED_METADATA if not isinstance(document.get(field), str)]

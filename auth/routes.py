@@ -57,7 +57,7 @@ class AuthRoutes:
         self.flow = flow
         self.settings = settings
         self.address = address or PublicAddress(settings)
-        self.capacity = capacity or ProviderCapacity(settings.provider_concurrency)
+        self.capacity = capacity or ProviderCapacity(settings.provider_concurrency, max_wait=settings.http_timeout)
         self.rate_limit = rate_limit or AddressRateLimit(settings.rate_limit_per_minute)
         self.prefix = f"{settings.base_path}/auth"
 
@@ -96,7 +96,11 @@ class AuthRoutes:
             return self._unknown_provider(provider)
         switch = request.query_params.get("switch") == "1"
         try:
-            start = await self.capacity.run(self.flow.begin, provider, next_path, switch_account=switch)
+            if self.flow.clients[provider].has_fresh_metadata():
+                # Nothing to fetch: no thread, and no slot a burst of sign-ins would compete for.
+                start = self.flow.begin(provider, next_path, switch_account=switch)
+            else:
+                start = await self.capacity.run(self.flow.begin, provider, next_path, switch_account=switch)
         except LoginError as error:
             return self._failure(error, provider=provider, next_path=next_path)
         log_event("login_started", level=logging.DEBUG, provider=provider)

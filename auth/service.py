@@ -58,7 +58,7 @@ class Auth:
         self.transactions = TransactionCookies(
             settings.cookie_secrets,
             cookie_prefix=settings.cookie_name,
-            callback_path=f"{settings.base_path}/auth/callback",
+            path=f"{settings.base_path}/auth",
             clock=clock,
         )
         self.clients = {

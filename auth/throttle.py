@@ -35,14 +35,18 @@ MAX_TRACKED_ADDRESSES = 10_000
 
 
 class ProviderCapacity:
-    """At most ``concurrency`` provider calls at once, at most ``queue`` more waiting."""
+    """At most ``concurrency`` provider calls at once; at most ``queue`` more waiting, each
+    for at most ``max_wait`` seconds (then "busy": a sign-in queued behind stalled calls
+    should hear so, not hang for several provider timeouts)."""
 
-    def __init__(self, concurrency: int, queue: int | None = None) -> None:
+    def __init__(self, concurrency: int, queue: int | None = None, *, max_wait: float = 10.0) -> None:
         self.concurrency = concurrency
         self.queue = concurrency * 2 if queue is None else queue
+        self.max_wait = max_wait
         self._pending = 0
-        # anyio limiters belong to one event loop; tests may run several in turn.
-        self._limiters: dict[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = {}
+        # anyio limiters belong to one event loop; tests may run several in turn. Each
+        # loop has two: the slots (acquired with a deadline) and the threads that hold them.
+        self._limiters: dict[asyncio.AbstractEventLoop, tuple[anyio.CapacityLimiter, anyio.CapacityLimiter]] = {}
 
     @property
     def pending(self) -> int:
@@ -54,23 +58,33 @@ class ProviderCapacity:
         ``ProviderBusy`` without waiting when running and queued calls are all taken."""
         if self._pending >= self.concurrency + self.queue:
             raise ProviderBusy(f"{self._pending} provider calls running or waiting")
+        slots, threads = self._limiters_for_loop()
         self._pending += 1
         try:
-            return await anyio.to_thread.run_sync(
-                functools.partial(func, *args, **kwargs), limiter=self._limiter()
-            )
+            acquired = False
+            with anyio.move_on_after(self.max_wait):
+                await slots.acquire()
+                acquired = True  # no checkpoint in between: cannot be cancelled after acquiring
+            if not acquired:
+                raise ProviderBusy(f"no provider-call slot within {self.max_wait:g} s")
+            try:
+                # ``threads`` has as many tokens as ``slots``: it never makes a holder wait,
+                # and keeps these calls off the thread pool Streamlit's own work shares.
+                return await anyio.to_thread.run_sync(functools.partial(func, *args, **kwargs), limiter=threads)
+            finally:
+                slots.release()
         finally:
             self._pending -= 1
 
-    def _limiter(self) -> anyio.CapacityLimiter:
+    def _limiters_for_loop(self) -> tuple[anyio.CapacityLimiter, anyio.CapacityLimiter]:
         loop = asyncio.get_running_loop()
-        limiter = self._limiters.get(loop)
-        if limiter is None:
-            self._limiters = {
-                known: value for known, value in self._limiters.items() if not known.is_closed()
-            }
-            limiter = self._limiters[loop] = anyio.CapacityLimiter(self.concurrency)
-        return limiter
+        limiters = self._limiters.get(loop)
+        if limiters is None:
+            self._limiters = {known: pair for known, pair in self._limiters.items() if not known.is_closed()}
+            limiters = (anyio.CapacityLimiter(self.concurrency), anyio.CapacityLimiter(self.concurrency))
+            self._limiters[loop] = limiters
+        return limiters
+
 
 
 class AddressRateLimit:

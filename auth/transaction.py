@@ -67,16 +67,17 @@ class TransactionCookies:
         secrets: Sequence[Secret],
         *,
         cookie_prefix: str,
-        callback_path: str = "/auth/callback",
+        path: str = "/auth",
         clock: Clock = time.time,
     ) -> None:
-        """Cookies are named ``<cookie_prefix>_tx_<state>`` and sent only to ``callback_path``,
-        except under a ``__Host-`` prefix, which requires Path=/ (RFC 6265bis §4.1.3.2):
-        there the prefix's guarantee (no sibling subdomain can plant one) is worth more."""
+        """Cookies are named ``<cookie_prefix>_tx_<state>`` and sent only to ``path`` (the
+        ``/auth`` routes: the callback reads them, ``/auth/login`` prunes old ones), except
+        under a ``__Host-`` prefix, which requires Path=/ (RFC 6265bis §4.1.3.2): there the
+        prefix's guarantee (no sibling subdomain can plant one) is worth more."""
         self._serializer = timed_serializer(secrets, TRANSACTION_SALT, clock)
         self._signers = tuple(self._serializer.iter_unsigners(TRANSACTION_SALT))
         self._prefix = f"{cookie_prefix}_tx_"
-        self.path = "/" if cookie_prefix.startswith("__Host-") else callback_path
+        self.path = "/" if cookie_prefix.startswith("__Host-") else path
         self._spent = _SpentStates(TRANSACTION_MAX_AGE, clock)
 
     def cookie_name(self, state: str) -> str:

@@ -142,10 +142,10 @@ def test_discovery_issuer_mismatch_and_5xx_are_reported_then_recover(
     assert "Traceback" not in app.output()
 
 
-def test_login_transaction_cookie_is_secure_and_scoped_to_the_callback(based_app: tuple[AppProcess, str]) -> None:
+def test_login_transaction_cookie_is_secure_and_scoped_to_the_auth_routes(based_app: tuple[AppProcess, str]) -> None:
     app, _ = based_app
     with requests.Session() as browser:
         response = start_login(browser, app.url, "local", "/tools/data/")
     header = next(h for h in response.raw.headers.getlist("set-cookie") if h.startswith("streamlit_auth_tx_"))
     assert "Secure" in header and "HttpOnly" in header
-    assert "Path=/tools/data/auth/callback" in header
+    assert "Path=/tools/data/auth;" in header

@@ -34,7 +34,7 @@ def test_login_redirects_to_provider_with_pkce_state_and_nonce(stack: Stack, bro
     assert len(params["state"]) >= 43 and len(params["nonce"]) >= 43  # 256 bits, base64url
     tx_cookie = next(h for h in set_cookie_headers(response) if h.startswith(f"{COOKIE_NAME}_tx_"))
     assert "HttpOnly" in tx_cookie and "Max-Age=600" in tx_cookie
-    assert "Path=/auth/callback" in tx_cookie and "SameSite=lax" in tx_cookie
+    assert "Path=/auth;" in tx_cookie and "SameSite=lax" in tx_cookie
 
 
 def test_sign_in_with_independent_provider_sets_signed_session_cookie(stack: Stack, browser: requests.Session) -> None:

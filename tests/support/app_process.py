@@ -8,6 +8,7 @@ on what must never appear in them).
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -23,6 +24,7 @@ import requests
 from auth.dev import start_provider
 
 ROOT = Path(__file__).resolve().parents[2]
+_LOCAL_URL = re.compile(r"URL: http://[^:\s/]+:(\d+)")
 
 
 def free_port() -> int:
@@ -44,8 +46,13 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str, interva
 class AppProcess:
     """``streamlit run app.py`` with the given environment, ignoring any developer ``.env``."""
 
-    def __init__(self, env: Mapping[str, str], *, port: int | None = None, base_path: str = "") -> None:
+    def __init__(
+        self, env: Mapping[str, str], *, port: int | None = None, base_path: str = "", pin_port: bool = True
+    ) -> None:
+        """``pin_port=False`` leaves the port to Streamlit (8501, or the next free one);
+        ``port`` is then read from its "Local URL" line once it has started."""
         self.port = port or free_port()
+        self.pin_port = pin_port
         self.base_path = base_path
         self.env = dict(env)
         self._log = tempfile.NamedTemporaryFile(prefix="app-", suffix=".log", delete=False)  # noqa: SIM115
@@ -66,6 +73,9 @@ class AppProcess:
         ]
         if self.base_path:
             command += ["--server.baseUrlPath", self.base_path.strip("/")]
+        if not self.pin_port:
+            index = command.index("--server.port")
+            del command[index:index + 2]
         return command
 
     def environment(self) -> dict[str, str]:
@@ -80,9 +90,17 @@ class AppProcess:
             start_new_session=True,
         )
 
+        if not self.pin_port:
+            wait_until(lambda: self._exited() or _LOCAL_URL.search(self.output()) is not None, timeout,
+                       "Streamlit's Local URL line")
+            match = _LOCAL_URL.search(self.output())
+            if match is None:
+                raise RuntimeError(f"app exited:\n{self.output()}")
+            self.port = int(match.group(1))
+
         def healthy() -> bool:
-            if self._process is not None and self._process.poll() is not None:
-                raise RuntimeError(f"app exited with {self._process.returncode}:\n{self.output()}")
+            if self._exited():
+                raise RuntimeError(f"app exited with {self._process.returncode}:\n{self.output()}")  # type: ignore[union-attr]
             try:
                 return requests.get(f"http://127.0.0.1:{self.port}{self.base_path}/_stcore/health", timeout=1).ok
             except requests.RequestException:
@@ -90,6 +108,9 @@ class AppProcess:
 
         wait_until(healthy, timeout, "the app's health endpoint")
         return self
+
+    def _exited(self) -> bool:
+        return self._process is not None and self._process.poll() is not None
 
     def output(self) -> str:
         return Path(self._log.name).read_text(encoding="utf-8", errors="replace")

@@ -68,7 +68,9 @@ _JWKS_PATH = "/protocol/openid-connect/certs"
 _END_SESSION_PATH = "/protocol/openid-connect/logout"
 _DISCOVERY_PATH = "/.well-known/openid-configuration"
 
-_TOKEN_FAULTS = frozenset({"500", "slow", "invalid_grant"})
+_TOKEN_FAULTS = frozenset({"500", "slow", "invalid_grant", "redirect"})
+# Where the "redirect" fault and ``jwks_redirect_to`` point by default: cloud metadata (SSRF).
+METADATA_URL = "http://169.254.169.254/latest/meta-data/"
 _DISCOVERY_FAULTS = frozenset({"500", "slow"})
 # RFC 7636 section 4.1: 43-128 characters from the unreserved set.
 _VERIFIER_RE = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
@@ -254,7 +256,8 @@ class LocalProvider:
 
     - ``discovery_issuer``: advertise this ``issuer`` in discovery instead of the real one.
     - ``token_fault``: ``None``, ``"500"`` (HTML 500), ``"slow"`` (wait ``slow_seconds``
-      then answer normally) or ``"invalid_grant"`` (400 JSON).
+      then answer normally), ``"invalid_grant"`` (400 JSON) or ``"redirect"`` (307 to a
+      cloud-metadata URL, as a hostile provider would answer to try SSRF).
     - ``discovery_fault``: ``None``, ``"500"`` or ``"slow"``.
     - ``slow_seconds``: how long ``"slow"`` waits; ``stop()`` cuts the wait short.
     - ``authorize_error``: e.g. ``"access_denied"``: authorize redirects back with it, and
@@ -576,6 +579,8 @@ class LocalProvider:
             await self._interruptible_wait(self.slow_seconds)
         elif fault == "invalid_grant":
             return _oauth_error_response(_OAuthError("invalid_grant", "Simulated invalid_grant fault"))
+        elif fault == "redirect":
+            return RedirectResponse(METADATA_URL, status_code=307)
         return None
 
     # -------------------------------------------------------------- discovery

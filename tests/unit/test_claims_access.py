@@ -266,3 +266,21 @@ def test_hosted_domain_claim_counts_not_the_email() -> None:
 
 def test_no_hosted_domain_configured_ignores_hd() -> None:
     AccessPolicy(AccessRules()).check(person(hd=None), provider("google", name="google"))
+
+
+@pytest.mark.parametrize(
+    "picture",
+    ["http://img.example/a.png", "/etc/passwd", "file:///etc/passwd", "data:image/png;base64,AAAA",
+     "https://", "javascript:alert(1)", "https://img.example/a b.png", 42, ["https://img.example/a.png"],
+     "https://img.example/" + "a" * 3000],
+)
+def test_picture_is_kept_only_as_an_https_url(picture: object) -> None:
+    """Anything else could read a local file (st.image with a path) or load over plain http."""
+    identity = identity_from_claims(OIDC, {"sub": "u", "iss": "https://idp.example", "picture": picture})
+    assert identity["picture"] is None
+
+
+def test_https_picture_is_kept() -> None:
+    identity = identity_from_claims(OIDC, {"sub": "u", "iss": "https://idp.example",
+                                               "picture": "https://img.example/a.png?s=96"})
+    assert identity["picture"] == "https://img.example/a.png?s=96"

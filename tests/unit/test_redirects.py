@@ -77,3 +77,30 @@ def test_percent_encoded_dot_segments_cannot_leave_the_base_path(value: str) -> 
     # Browsers treat "%2e%2e", ".%2e" and "%2e." as ".." (WHATWG URL: double-dot path segment),
     # so "/app/%2e%2e/other" is followed to "/other", outside the app.
     assert safe_next_path(value, "/app") == "/app/"
+
+
+# --- length in bytes of the percent-encoded form ------------------------------------------
+
+
+def test_non_ascii_is_percent_encoded() -> None:
+    assert safe_next_path("/データ?q=é") == "/%E3%83%87%E3%83%BC%E3%82%BF?q=%C3%A9"
+
+
+def test_existing_escapes_are_kept() -> None:
+    assert safe_next_path("/a%20b?x=%E4%B8%AD") == "/a%20b?x=%E4%B8%AD"
+
+
+@pytest.mark.parametrize("count", [228, 2041])
+def test_limit_counts_encoded_bytes_not_characters(count: int) -> None:
+    """228 CJK characters are 2,053 bytes once encoded: over the 2,048-byte limit."""
+    assert safe_next_path("/" + "中" * count) == "/"
+
+
+def test_just_under_the_limit_in_encoded_bytes_is_kept() -> None:
+    value = "/" + "中" * 227  # 1 + 227 * 9 = 2,044 bytes
+    assert safe_next_path(value) == "/" + "%E4%B8%AD" * 227
+
+
+@pytest.mark.parametrize("char", ["\x85", "\x9b", "\x80"])
+def test_c1_control_characters_are_refused(char: str) -> None:
+    assert safe_next_path(f"/a{char}b") == "/"

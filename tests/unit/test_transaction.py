@@ -244,8 +244,8 @@ def test_raised_errors_carry_the_plain_user_message(jar: TransactionCookies) -> 
 
 def test_host_prefixed_session_cookie_gives_a_host_prefixed_transaction_cookie_at_root(secret: Secret) -> None:
     """Under __Host- the transaction cookie is __Host- too, so a sibling subdomain cannot plant
-    one (login CSRF); the prefix requires Path=/, so it is not scoped to the callback path."""
-    jar = TransactionCookies([secret], cookie_prefix="__Host-app_session", callback_path="/auth/callback")
+    one (login CSRF); the prefix requires Path=/, so it is not scoped to the /auth routes."""
+    jar = TransactionCookies([secret], cookie_prefix="__Host-app_session", path="/auth")
     transaction = LoginTransaction.start("corp", "/")
 
     name = jar.cookie_name(transaction.state)
@@ -255,9 +255,9 @@ def test_host_prefixed_session_cookie_gives_a_host_prefixed_transaction_cookie_a
     assert jar.open({name: jar.seal(transaction)}, transaction.state) == transaction
 
 
-def test_transaction_cookie_is_scoped_to_the_callback_path_without_prefix(secret: Secret) -> None:
-    jar = TransactionCookies([secret], cookie_prefix="app_session", callback_path="/app/auth/callback")
-    assert jar.path == "/app/auth/callback"
+def test_transaction_cookie_is_scoped_to_the_auth_routes_without_prefix(secret: Secret) -> None:
+    jar = TransactionCookies([secret], cookie_prefix="app_session", path="/app/auth")
+    assert jar.path == "/app/auth"
 
 
 def test_surplus_keeps_the_newest_transactions_and_drops_unreadable_ones(secret: Secret, clock: Clock) -> None:
