@@ -30,7 +30,6 @@ from .redirects import safe_next_path
 from .session import SessionCookie
 from .transaction import LoginTransaction, TransactionCookies
 
-logger = logging.getLogger("auth")
 
 
 @dataclass(frozen=True)

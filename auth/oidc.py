@@ -35,7 +35,6 @@ from .presets import ProviderSettings
 from .reader import url_allowed
 from .transaction import LoginTransaction
 
-logger = logging.getLogger("auth")
 
 METADATA_TTL = 3600.0  # refetch discovery hourly so endpoint changes are picked up
 REQUIRED_METADATA = ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri")

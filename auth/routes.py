@@ -36,7 +36,6 @@ from .redirects import app_root, safe_next_path
 from .throttle import AddressRateLimit, ProviderCapacity
 from .transaction import TRANSACTION_MAX_AGE, LoginTransaction
 
-logger = logging.getLogger("auth")
 
 MAX_PARAM_LENGTH = 4096
 # Added to the redirect to the canonical host, so that a proxy that rewrites Host

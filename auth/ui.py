@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 MAX_RECHECK_SECONDS = 15.0
 MIN_RECHECK_SECONDS = 1.0
 _MARKDOWN_PUNCTUATION = re.compile("([" + re.escape(string.punctuation) + "])")
+_AUTOLINK_TRIGGER = re.compile(r"://|@|www(?=\.)", re.IGNORECASE)
+WORD_JOINER = "\u2060"
 # Set once ``navigation`` has drawn the account panel for this session, so the
 # page scripts' own ``require_login`` calls do not draw it a second time.
 _PANEL_BY_NAVIGATION = "_auth_account_panel_by_navigation"
@@ -153,9 +155,12 @@ def escape_markdown(text: str) -> str:
     ``![x](https://tracker/…)`` must not render an image, a link or a ``:red[…]`` directive.
 
     Every ASCII punctuation character is backslash-escaped (CommonMark §2.4) and
-    line breaks are flattened, so the value stays one line of plain text.
+    line breaks are flattened, so the value stays one line of plain text. GFM also
+    turns bare URLs and e-mail addresses into links after escapes are resolved, so an
+    invisible word joiner (U+2060) after ``://``, ``www`` and ``@`` keeps them text.
     """
-    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", " ".join(text.split()))
+    unlinked = _AUTOLINK_TRIGGER.sub(lambda match: match.group(0) + WORD_JOINER, " ".join(text.split()))
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", unlinked)
 
 
 def account_panel(auth: Auth, user: User) -> None:

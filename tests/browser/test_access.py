@@ -5,6 +5,8 @@ from __future__ import annotations
 from playwright.sync_api import Page, expect
 
 from tests.browser.steps import session_cookie, sign_in_with_mock
+from auth.ui import WORD_JOINER
+from tests.browser.conftest import HOSTILE_NAME
 from tests.support.app_process import AppProcess
 
 
@@ -56,3 +58,30 @@ def test_account_of_a_disallowed_domain_is_refused_without_a_cookie(app: AppProc
 
     page.get_by_role("link", name="Back to the app").click()
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+
+
+def test_claims_are_shown_as_plain_text_never_as_markdown(app: AppProcess, page: Page) -> None:
+    """A provider-supplied name renders literally: no image request, link, colour or maths."""
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(app.url + "/")
+    page.get_by_role("link", name="Sign in with Other provider").click()
+    page.get_by_role("button", name="mallory@example.com").click()
+
+    heading = page.get_by_role("heading", level=1).filter(has_text="Hello")
+    expect(heading).to_be_visible()
+    sidebar = page.get_by_test_id("stSidebar")
+    expect(sidebar.get_by_text("Signed in as")).to_be_visible()
+    # The text as a person reads it (escape_markdown adds invisible word joiners to URLs).
+    assert heading.inner_text().replace(WORD_JOINER, "") == f"Hello {HOSTILE_NAME}"
+    panel = sidebar.get_by_text("Signed in as").inner_text().replace(WORD_JOINER, "")
+    assert panel == f"Signed in as {HOSTILE_NAME}"
+    expect(sidebar.get_by_text("mallory@").first).to_be_visible()
+    main = page.get_by_test_id("stMain")
+    for root in (main, sidebar):
+        expect(root.locator("img")).to_have_count(0)
+        outside = f"a[href^='http']:not([href^='{app.url}']), a[href^='mailto:']"
+        expect(root.locator(outside)).to_have_count(0)
+        expect(root.locator(".katex")).to_have_count(0)
+        expect(root.locator("b:text-is('tag'), strong:text-is('bold')")).to_have_count(0)
+    assert not any("tracker.invalid" in url for url in requested)

@@ -12,7 +12,6 @@ import anyio
 import pytest
 import requests
 
-from auth import Auth
 from auth.errors import ProviderBusy, TooManyAttempts
 from auth.throttle import MAX_TRACKED_ADDRESSES, AddressRateLimit, ProviderCapacity
 from tests.support.app_process import wait_until
