@@ -13,9 +13,9 @@ and in a page script::
 from .config import AccessRules, Settings, load_settings
 from .errors import AuthError, ConfigurationError, LoginError
 from .presets import ProviderSettings
-from .service import Auth
+from .wiring import Auth
 from .ui import escape_markdown
-from .user import User
+from .identity import User
 
 __all__ = [
     "AccessRules",

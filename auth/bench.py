@@ -21,6 +21,7 @@ from joserfc.jwk import KeySet, RSAKey
 
 from .access import AccessPolicy
 from .config import AccessRules
+from .identity import Identity
 from .login import LoginFlow
 from .oidc import ProviderClient, TokenResponse
 from .presets import ProviderSettings
@@ -30,19 +31,19 @@ from .transaction import LoginTransaction, TransactionCookies
 
 ISSUER = "https://login.example.com"
 CLIENT_ID = "bench-app"
-IDENTITY = {
-    "sub": "248289761001",
-    "iss": ISSUER,
-    "provider": "bench",
-    "email": "alice@example.com",
-    "email_verified": True,
-    "name": "Alice Example",
-    "preferred_username": "alice",
-    "roles": ["admin", "user"],
-    "groups": ["admins", "analysts"],
-    "sid": "b3f1a1c2-5d7e-4e0f-9a3b-1c2d3e4f5a6b",
-    "auth_time": 1_700_000_000,
-}
+IDENTITY = Identity(
+    sub="248289761001",
+    issuer=ISSUER,
+    provider="bench",
+    name="Alice Example",
+    email="alice@example.com",
+    email_verified=True,
+    preferred_username="alice",
+    roles=("admin", "user"),
+    groups=("admins", "analysts"),
+    sid="b3f1a1c2-5d7e-4e0f-9a3b-1c2d3e4f5a6b",
+    auth_time=1_700_000_000,
+)
 
 
 class _OfflineProvider(ProviderClient):
@@ -111,8 +112,13 @@ def bench_callback(runs: int) -> list[int]:
     now = int(time.time())
     for index in range(runs):
         transaction = LoginTransaction.start("bench", "/")
-        claims = {k: v for k, v in IDENTITY.items() if k != "provider"}
-        claims.update(aud=CLIENT_ID, azp=CLIENT_ID, iat=now, exp=now + 300, nonce=transaction.nonce)
+        claims = {
+            "sub": IDENTITY.sub, "iss": ISSUER, "email": IDENTITY.email, "email_verified": True,
+            "name": IDENTITY.name, "preferred_username": IDENTITY.preferred_username,
+            "roles": list(IDENTITY.roles), "groups": list(IDENTITY.groups), "sid": IDENTITY.sid,
+            "auth_time": IDENTITY.auth_time, "aud": CLIENT_ID, "azp": CLIENT_ID, "iat": now,
+            "exp": now + 300, "nonce": transaction.nonce,
+        }
         code = f"code-{index}"
         tokens[code] = jwt.encode({"alg": "RS256", "kid": "bench"}, claims, key)
         cookies = {transactions.cookie_name(transaction.state): transactions.seal(transaction)}

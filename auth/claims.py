@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from .identity import Identity, optional_str
 from .presets import ProviderSettings
 
 ROLE_CLAIMS = ("roles", "realm_access", "resource_access")
@@ -46,7 +47,7 @@ def identity_from_claims(
     provider: ProviderSettings,
     id_claims: Mapping[str, Any],
     extra_claims: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> Identity:
     """The session identity: ID-token claims first; ``extra_claims`` (userinfo, the
     access token) only fill what the ID token lacks and never change ``sub``/``iss``."""
     merged: dict[str, Any] = dict(extra_claims or {})
@@ -58,31 +59,30 @@ def identity_from_claims(
         groups = list(dict.fromkeys(groups + extra_groups))
     # An email and its verified flag must come from the same source.
     email_source = id_claims if "email" in id_claims else merged
-    email = email_source.get("email")
-    return {
-        "sub": id_claims["sub"],
-        "iss": id_claims["iss"],
-        "provider": provider.name,
-        "email": email.strip().lower() if isinstance(email, str) else None,
-        "email_verified": _is_verified(email_source.get("email_verified")),
-        "name": _string(merged.get("name")),
-        "preferred_username": _string(merged.get("preferred_username")),
-        "picture": _https_url(merged.get("picture")),
-        "roles": roles,
-        "groups": groups,
-        "sid": _string(id_claims.get("sid")),
-        "auth_time": id_claims.get("auth_time") if isinstance(id_claims.get("auth_time"), int) else None,
-        "hd": _string(id_claims.get("hd")),
-    }
+    email = optional_str(email_source.get("email"))
+    email = email.strip().lower() if email else None
+    preferred_username = optional_str(merged.get("preferred_username"))
+    auth_time = id_claims.get("auth_time")
+    return Identity(
+        sub=id_claims["sub"],
+        issuer=id_claims["iss"],
+        provider=provider.name,
+        name=optional_str(merged.get("name")) or preferred_username or email or id_claims["sub"],
+        email=email,
+        email_verified=_is_verified(email_source.get("email_verified")),
+        preferred_username=preferred_username,
+        picture=_https_url(merged.get("picture")),
+        roles=tuple(roles),
+        groups=tuple(groups),
+        sid=optional_str(id_claims.get("sid")),
+        auth_time=auth_time if isinstance(auth_time, int) and not isinstance(auth_time, bool) else None,
+        hosted_domain=optional_str(id_claims.get("hd")),
+    )
 
 
 def _is_verified(value: Any) -> bool:
     # Some providers (older AWS Cognito, some Azure setups) send the string "true".
     return value is True or value == "true"
-
-
-def _string(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
 
 
 def _https_url(value: Any) -> str | None:

@@ -25,6 +25,7 @@ from .errors import (
     StateMismatch,
     UnknownProvider,
 )
+from .identity import Identity
 from .oidc import ProviderClient
 from .redirects import safe_next_path
 from .session import SessionCookie
@@ -42,7 +43,7 @@ class LoginStart:
 
 @dataclass(frozen=True)
 class LoginResult:
-    identity: dict[str, Any]
+    identity: Identity
     session_cookie: str
     next_path: str
     transaction: LoginTransaction
@@ -138,7 +139,7 @@ class LoginFlow:
         try:
             self.access.check(identity, client.settings)
         except AccessDenied as error:
-            error.account = identity.get("email") or identity.get("preferred_username") or identity["sub"]
+            error.account = identity.account
             raise
         issued = self.sessions.issue(identity)
         return LoginResult(

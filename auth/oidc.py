@@ -154,37 +154,37 @@ class ProviderClient:
             cached, fetched_at = self._metadata, self._metadata_at
         return cached is not None and self._clock() - fetched_at < METADATA_TTL - margin
 
-    def check_metadata(self, document: dict[str, Any]) -> None:
-        """OIDC Discovery §4.3: the document's issuer must equal the configured issuer exactly."""
+    def metadata_problems(self, document: dict[str, Any]) -> dict[str, str]:
+        """How ``document`` contradicts this client's configuration, by check: ``fields``
+        (required ones missing; then nothing else is checked), ``issuer`` (OIDC Discovery
+        §4.3: equal to the configured issuer exactly), ``algorithms`` (an asymmetric
+        ID-token algorithm) and ``endpoints`` (the https rule). Empty when usable;
+        ``python -m auth doctor`` reports the same checks line by line."""
         missing = [field for field in REQUIRED_METADATA if not isinstance(document.get(field), str)]
         if missing:
-            raise ProviderMisconfigured(
-                f"provider={self.name} discovery document lacks {', '.join(missing)}"
-            )
+            return {"fields": f"discovery document lacks {', '.join(missing)}"}
+        problems = {}
         if document["issuer"] != self.settings.issuer:
-            raise ProviderMisconfigured(
-                f"provider={self.name} discovery issuer {document['issuer']!r} does not equal "
-                f"the configured issuer {self.settings.issuer!r}"
+            problems["issuer"] = (
+                f"discovery issuer {document['issuer']!r} does not equal the configured issuer {self.settings.issuer!r}"
             )
         if not allowed_algorithms(document.get("id_token_signing_alg_values_supported")):
-            raise ProviderMisconfigured(
-                f"provider={self.name} advertises no asymmetric ID-token signing algorithm"
-            )
-        self.check_endpoint_urls(document)
-
-    def check_endpoint_urls(self, document: dict[str, Any]) -> None:
-        """Every endpoint must be https unless it is on this machine or on an opted-in host:
-        a swapped ``jwks_uri`` over plain http would let anyone on the path forge ID tokens."""
+            problems["algorithms"] = "the provider advertises no asymmetric ID-token signing algorithm"
         for field in ENDPOINT_METADATA:
             url = document.get(field)
-            if url is None:
-                continue
-            if not isinstance(url, str) or not url_allowed(url, self.insecure_hosts):
-                raise ProviderMisconfigured(
-                    f"provider={self.name} discovery {field} {_endpoint(str(url))!r} is not https; "
-                    "plain http is accepted only on this machine or for hosts listed in "
-                    "AUTH_INSECURE_PROVIDER_HOSTS"
+            if url is not None and (not isinstance(url, str) or not url_allowed(url, self.insecure_hosts)):
+                problems["endpoints"] = (
+                    f"discovery {field} {_endpoint(str(url))!r} is not https; plain http is accepted only "
+                    "on this machine or for hosts listed in AUTH_INSECURE_PROVIDER_HOSTS"
                 )
+                break
+        return problems
+
+    def check_metadata(self, document: dict[str, Any]) -> None:
+        """Raise ``ProviderMisconfigured`` naming every problem of ``metadata_problems``."""
+        problems = self.metadata_problems(document)
+        if problems:
+            raise ProviderMisconfigured(f"provider={self.name} " + "; ".join(problems.values()))
 
     def key_set(self, force_refresh: bool = False) -> KeySet:
         """The provider's signing keys; ``force_refresh`` after an unknown ``kid`` (key rotation)."""
@@ -192,14 +192,17 @@ class ProviderClient:
             cached = self._jwks
         if cached is not None and not force_refresh:
             return cached
-        document = self._get_json(self.metadata()["jwks_uri"], "JWKS")
-        try:
-            keys = KeySet.import_key_set(document)  # type: ignore[arg-type]
-        except (JoseError, KeyError, TypeError, ValueError) as error:
-            raise ProviderMisconfigured(f"provider={self.name} JWKS is unusable: {type(error).__name__}") from error
+        keys = self.parse_key_set(self._get_json(self.metadata()["jwks_uri"], "JWKS"))
         with self._lock:
             self._jwks = keys
         return keys
+
+    def parse_key_set(self, document: dict[str, Any]) -> KeySet:
+        """A JWKS document as keys; ``ProviderMisconfigured`` when it is not a usable key set."""
+        try:
+            return KeySet.import_key_set(document)  # type: ignore[arg-type]
+        except (JoseError, KeyError, TypeError, ValueError) as error:
+            raise ProviderMisconfigured(f"provider={self.name} JWKS is unusable: {type(error).__name__}") from error
 
     def id_token_validator(self) -> IdTokenValidator:
         return IdTokenValidator(

@@ -31,7 +31,7 @@ from .errors import (
 )
 from .events import log_event
 from .login import LoginFlow
-from .pages import SECURITY_HEADERS, page
+from .html_pages import SECURITY_HEADERS, page
 from .redirects import app_root, safe_next_path
 from .throttle import AddressRateLimit, ProviderCapacity
 from .transaction import TRANSACTION_MAX_AGE, LoginTransaction
@@ -146,9 +146,9 @@ class AuthRoutes:
         identity = result.identity
         log_event(
             "login",
-            provider=identity["provider"],
-            sub=identity["sub"],
-            email=identity.get("email"),
+            provider=identity.provider,
+            sub=identity.sub,
+            email=identity.email,
             dropped_claims=",".join(result.dropped_claims),
             ms=round((time.perf_counter() - started) * 1000),
         )

@@ -2,82 +2,111 @@
 
 The cookie is the only record of who is signed in, so nothing needs to be
 shared between server processes. It is signed (HMAC-SHA256 through
-itsdangerous), not encrypted: the user can read their own claims, which is
-why it carries identity claims only and never a token.
+itsdangerous, see ``auth.signing``), not encrypted: the user can read their
+own claims, which is why it carries identity claims only and never a token.
+How an ``Identity`` is written into the cookie, and which claims give way
+when it would grow too large, lives here too.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from itsdangerous import BadData, TimestampSigner, URLSafeTimedSerializer
-from itsdangerous.encoding import base64_encode
-from itsdangerous.serializer import Serializer
-
 from .errors import SessionTooLarge
 from .events import log_event
+from .identity import Identity, User, optional_str, str_tuple
 from .secret import Secret
-from .user import OPTIONAL_CLAIMS_BY_DROP_ORDER, User, session_payload, user_from_payload
+from .signing import SESSION_SALT, Clock, TimedSigner
 
-Clock = Callable[[], float]
-
-SESSION_SALT = "streamlit-oidc-auth.session.v1"
 # Browsers keep at most 4096 bytes per cookie (RFC 6265 §6.1 minimum, and what
 # Chrome and Firefox enforce for name + value). Leave room for the attributes
 # some browsers count too, and never emit something a browser would drop.
 MAX_COOKIE_BYTES = 4096
 ATTRIBUTE_ALLOWANCE = 160
 
-
-class _UncompressedSerializer(URLSafeTimedSerializer):
-    """Plain base64 JSON: decoding it on every rerun costs less than decompressing.
-
-    ``load_payload`` still reads both forms, so compressed values stay valid.
-    """
-
-    def dump_payload(self, obj: Any) -> bytes:
-        return base64_encode(Serializer.dump_payload(self, obj))
-
-
-def timed_serializer(
-    secrets: Sequence[Secret], salt: str, clock: Clock = time.time, *, compress: bool = True
-) -> URLSafeTimedSerializer:
-    """An itsdangerous serializer where the first secret signs and every secret verifies.
-
-    itsdangerous treats the *last* key of its list as the newest, so the
-    configured order (newest first, the order operators write) is reversed.
-    ``clock`` is injectable so expiry is testable without waiting.
-    """
-
-    class _ClockedSigner(TimestampSigner):
-        def get_timestamp(self) -> int:
-            return int(clock())
-
-        def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
-            # The derived key depends only on the secret and salt: compute it once
-            # per signer instead of on every verification.
-            cache: dict[str | bytes | None, bytes] = self.__dict__.setdefault("_derived_keys", {})
-            if secret_key not in cache:
-                cache[secret_key] = super().derive_key(secret_key)
-            return cache[secret_key]
-
-    return (URLSafeTimedSerializer if compress else _UncompressedSerializer)(
-        [secret.value for secret in reversed(secrets)],
-        salt=salt,
-        signer=_ClockedSigner,
-        signer_kwargs={"digest_method": hashlib.sha256},
-    )
+# Payload keys are the claim names; ``iss`` holds ``Identity.issuer`` and ``hd`` its
+# ``hosted_domain``. Optional claims are listed in the order they are dropped when the
+# cookie would outgrow the browser's limit (first dropped first); ``sub``, ``iss`` and
+# ``provider`` are never dropped: without them there is no identity.
+OPTIONAL_CLAIMS_BY_DROP_ORDER = (
+    "picture",
+    "hd",
+    "auth_time",
+    "sid",
+    "preferred_username",
+    "name",
+    "groups",
+    "roles",
+    "email_verified",
+    "email",
+)
+ESSENTIAL_CLAIMS = ("sub", "iss", "provider")
 
 
 @dataclass(frozen=True)
 class IssuedCookie:
     value: str
     dropped_claims: tuple[str, ...]
+
+
+def cookie_payload(identity: Identity) -> dict[str, Any]:
+    """The claims a session cookie keeps, with empty values left out to save bytes."""
+    payload: dict[str, Any] = {
+        "sub": identity.sub,
+        "iss": identity.issuer,
+        "provider": identity.provider,
+        "email": identity.email,
+        "email_verified": identity.email_verified or None,
+        "roles": list(identity.roles),
+        "groups": list(identity.groups),
+        # Left out when the reader would compute the same name (see user_from_payload).
+        "name": identity.name if identity.name != (identity.preferred_username or identity.email or identity.sub)
+        else None,
+        "preferred_username": identity.preferred_username,
+        "sid": identity.sid,
+        "auth_time": identity.auth_time,
+        "hd": identity.hosted_domain,
+        "picture": identity.picture,
+    }
+    return {key: value for key, value in payload.items() if value not in (None, "", [])}
+
+
+def user_from_payload(payload: Any, signed_in_at: float, expires_at: float) -> User | None:
+    """Rebuild a ``User`` from a verified cookie payload; None if its shape is wrong.
+
+    The signature proves we wrote it, but a payload from an older release or
+    a bug must still mean "signed out", never an exception on every rerun.
+    """
+    if not isinstance(payload, dict):
+        return None
+    sub, issuer, provider = payload.get("sub"), payload.get("iss"), payload.get("provider")
+    # Runs on every rerun: plain checks rather than a generator keep it cheap.
+    if not (optional_str(sub) and optional_str(issuer) and optional_str(provider)):
+        return None
+    email = optional_str(payload.get("email"))
+    preferred_username = optional_str(payload.get("preferred_username"))
+    auth_time = payload.get("auth_time")
+    return User(
+        sub=sub,
+        issuer=issuer,
+        provider=provider,
+        name=optional_str(payload.get("name")) or preferred_username or email or sub,
+        email=email,
+        email_verified=payload.get("email_verified") is True,
+        preferred_username=preferred_username,
+        picture=optional_str(payload.get("picture")),
+        roles=str_tuple(payload.get("roles")),
+        groups=str_tuple(payload.get("groups")),
+        sid=optional_str(payload.get("sid")),
+        auth_time=auth_time if isinstance(auth_time, int) and not isinstance(auth_time, bool) else None,
+        hosted_domain=optional_str(payload.get("hd")),
+        signed_in_at=signed_in_at,
+        expires_at=expires_at,
+    )
 
 
 class SessionCookie:
@@ -97,36 +126,29 @@ class SessionCookie:
         self.name = name
         self.timeout = timeout
         self._clock = clock
-        self._serializer = timed_serializer(secrets, SESSION_SALT, clock)
-        self._plain_serializer = timed_serializer(secrets, SESSION_SALT, clock, compress=False)
-        # Built once: itsdangerous would otherwise construct a signer per call,
-        # which is most of the per-rerun cost.
-        self._signers = tuple(self._serializer.iter_unsigners(SESSION_SALT))
+        self._signer = TimedSigner(secrets, SESSION_SALT, clock)
         self._accepted_issuers = (
             {name: frozenset(issuers) for name, issuers in accepted_issuers.items()}
             if accepted_issuers is not None
             else None
         )
 
-    def issue(self, identity: Mapping[str, Any]) -> IssuedCookie:
-        """Sign the allow-listed claims; drop optional ones until the cookie fits.
+    def issue(self, identity: Identity) -> IssuedCookie:
+        """Sign the identity; drop optional claims until the cookie fits.
 
         Raises ``SessionTooLarge`` when even the essential claims do not fit,
         instead of emitting a cookie the browser would silently discard.
         """
-        payload = session_payload(identity)
+        payload = cookie_payload(identity)
         dropped: list[str] = []
-        # Uncompressed is cheaper to check on every rerun; compress only what would not fit.
-        value = self._plain_serializer.dumps(payload)
-        if not self._fits(value):
-            value = self._serializer.dumps(payload)
+        value = self._signer.sign(payload)
         for claim in OPTIONAL_CLAIMS_BY_DROP_ORDER:
             if self._fits(value):
                 break
             if claim in payload:
                 del payload[claim]
                 dropped.append(claim)
-                value = self._serializer.dumps(payload)
+                value = self._signer.sign(payload)
         if not self._fits(value):
             raise SessionTooLarge(f"essential claims need {len(value)} bytes")
         if dropped:
@@ -135,7 +157,7 @@ class SessionCookie:
                 level=logging.WARNING,
                 reason="session cookie too large",
                 dropped_claims=",".join(dropped),
-                sub=payload.get("sub"),
+                sub=identity.sub,
             )
         return IssuedCookie(value=value, dropped_claims=tuple(dropped))
 
@@ -144,18 +166,14 @@ class SessionCookie:
         oversized or malformed values all simply mean "signed out"."""
         if not value or len(value) > MAX_COOKIE_BYTES:
             return None
-        for signer in self._signers:
-            try:
-                raw, signed_at = signer.unsign(value, max_age=self.timeout, return_timestamp=True)
-                payload = self._serializer.load_payload(raw)
-            except BadData:
-                continue
-            signed_in_at = signed_at.timestamp()
-            user = user_from_payload(payload, signed_in_at, signed_in_at + self.timeout)
-            if user is None or not self._issuer_accepted(user):
-                return None
-            return user
-        return None
+        verified = self._signer.unsign(value, max_age=self.timeout)
+        if verified is None:
+            return None
+        payload, signed_in_at = verified
+        user = user_from_payload(payload, signed_in_at, signed_in_at + self.timeout)
+        if user is None or not self._issuer_accepted(user):
+            return None
+        return user
 
     def now(self) -> float:
         return self._clock()

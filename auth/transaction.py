@@ -20,13 +20,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
-from itsdangerous import BadData
-
 from .errors import LoginTransactionMissing, StateMismatch
 from .secret import Secret
-from .session import Clock, timed_serializer
+from .signing import TRANSACTION_SALT, Clock, TimedSigner
 
-TRANSACTION_SALT = "streamlit-oidc-auth.login-transaction.v1"
 TRANSACTION_MAX_AGE = 600  # seconds a user may spend at the provider's login page
 # Sign-ins a browser may have open at once (tabs, abandoned attempts). Older ones are
 # deleted so that their cookies never add up past a browser's or server's header limits.
@@ -74,8 +71,7 @@ class TransactionCookies:
         ``/auth`` routes: the callback reads them, ``/auth/login`` prunes old ones), except
         under a ``__Host-`` prefix, which requires Path=/ (RFC 6265bis §4.1.3.2): there the
         prefix's guarantee (no sibling subdomain can plant one) is worth more."""
-        self._serializer = timed_serializer(secrets, TRANSACTION_SALT, clock)
-        self._signers = tuple(self._serializer.iter_unsigners(TRANSACTION_SALT))
+        self._signer = TimedSigner(secrets, TRANSACTION_SALT, clock)
         self._prefix = f"{cookie_prefix}_tx_"
         self.path = "/" if cookie_prefix.startswith("__Host-") else path
         self._spent = _SpentStates(TRANSACTION_MAX_AGE, clock)
@@ -84,7 +80,7 @@ class TransactionCookies:
         return self._prefix + "".join(c for c in state[:_NAME_STATE_CHARS] if c.isalnum() or c in "-_")
 
     def seal(self, transaction: LoginTransaction) -> str:
-        return self._serializer.dumps(asdict(transaction))
+        return self._signer.sign(asdict(transaction))
 
     def open(self, cookies: Mapping[str, str], state: str | None) -> LoginTransaction:
         """The transaction this ``state`` belongs to; raises if absent, forged or reused.
@@ -100,11 +96,14 @@ class TransactionCookies:
             if any(name.startswith(self._prefix) for name in cookies):
                 raise StateMismatch("state matches no login transaction of this browser")
             raise LoginTransactionMissing("no login transaction cookie")
+        verified = self._signer.unsign(sealed, max_age=TRANSACTION_MAX_AGE)
+        if verified is None:
+            reason = self._signer.failure(sealed, max_age=TRANSACTION_MAX_AGE)
+            raise LoginTransactionMissing(f"unusable transaction cookie: {reason}")
         try:
-            data = self._serializer.loads(sealed, max_age=TRANSACTION_MAX_AGE)
-            transaction = LoginTransaction(**data)
-        except (BadData, TypeError) as error:
-            raise LoginTransactionMissing(f"unusable transaction cookie: {type(error).__name__}") from error
+            transaction = LoginTransaction(**verified[0])
+        except TypeError as error:
+            raise LoginTransactionMissing("unusable transaction cookie: unknown shape") from error
         if not hmac.compare_digest(transaction.state.encode(), state.encode()):
             raise StateMismatch("state differs from the transaction's")
         if not self._spent.claim(transaction.state):
@@ -125,13 +124,8 @@ class TransactionCookies:
         return [name for _, name in dated[keep:]]
 
     def _signed_at(self, value: str) -> float:
-        for signer in self._signers:
-            try:
-                _, signed_at = signer.unsign(value, return_timestamp=True)
-            except BadData:
-                continue
-            return float(signed_at.timestamp())
-        return float("-inf")
+        verified = self._signer.unsign(value, max_age=None)
+        return verified[1] if verified is not None else float("-inf")
 
 
 class _SpentStates:

@@ -1,28 +1,27 @@
 """What the user sees inside Streamlit: the login page, the account panel, page rules.
 
-No protocol logic here: the cookie is verified by ``SessionCookie`` on every
-rerun (``st.context.cookies`` carries the browser's cookies), and links go
-to the ``/auth/*`` routes, which do the real work outside Streamlit.
+No protocol logic here: the session is checked through ``SignInUi.check_session``
+on every rerun (``st.context.cookies`` carries the browser's cookies), and links
+go to the ``/auth/*`` routes, which do the real work outside Streamlit. The
+layer sees only the few parts of the package bundled in ``SignInUi``.
 """
 
 from __future__ import annotations
 
 import re
 import string
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from html import escape
-from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urlsplit
 
 import streamlit as st
+from streamlit.navigation.page import StreamlitPage
 
+from .access import admits
+from .identity import User
 from .redirects import app_root, safe_next_path
-from .user import User
-
-if TYPE_CHECKING:
-    from .service import Auth
 
 # How often an idle page re-checks its session. Short enough that a page
 # never shows protected content much past expiry, long enough to be free.
@@ -37,19 +36,38 @@ _PANEL_BY_NAVIGATION = "_auth_account_panel_by_navigation"
 
 
 @dataclass(frozen=True)
+class ProviderButton:
+    name: str
+    label: str
+    icon: str | None = None
+
+
+@dataclass(frozen=True)
+class SignInUi:
+    """What the Streamlit layer needs from the rest of the package, and nothing more."""
+
+    #: the session cookie's value -> the signed-in user, or None
+    check_session: Callable[[str | None], User | None]
+    now: Callable[[], float]
+    cookie_name: str
+    base_path: str
+    session_timeout: float
+    providers: tuple[ProviderButton, ...]
+    #: (provider, next path) -> the /auth/login link
+    login_href: Callable[[str, str], str]
+    logout_url: str
+
+
+@dataclass(frozen=True)
 class RestrictedPage:
     """An ``st.Page`` that only users with any of ``roles`` (or ``groups``) may open."""
 
-    page: object
+    page: StreamlitPage | None
     roles: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()
 
     def admits(self, user: User) -> bool:
-        if self.roles and not user.has_role(*self.roles):
-            return False
-        if self.groups and not user.in_group(*self.groups):
-            return False
-        return True
+        return admits(user, roles=self.roles, groups=self.groups)
 
     def describe(self) -> str:
         needs = []
@@ -64,24 +82,24 @@ def recheck_interval(timeout: float) -> float:
     return min(MAX_RECHECK_SECONDS, max(MIN_RECHECK_SECONDS, timeout / 20))
 
 
-def current_user(auth: Auth) -> User | None:
-    return auth.sessions.verify(st.context.cookies.get(auth.settings.cookie_name))
+def current_user(ui: SignInUi) -> User | None:
+    return ui.check_session(st.context.cookies.get(ui.cookie_name))
 
 
-def require_login(auth: Auth, *, show_account: bool = True) -> User:
-    cookie = st.context.cookies.get(auth.settings.cookie_name)
-    user = auth.sessions.verify(cookie)
+def require_login(ui: SignInUi, *, show_account: bool = True) -> User:
+    cookie = st.context.cookies.get(ui.cookie_name)
+    user = ui.check_session(cookie)
     if user is None:
-        login_page(auth, ended=cookie is not None)
+        login_page(ui, ended=cookie is not None)
         st.stop()
     if show_account and not st.session_state.get(_PANEL_BY_NAVIGATION):
         with st.sidebar:
-            account_panel(auth, user)
+            account_panel(ui, user)
     return user
 
 
-def require_access(auth: Auth, *, roles: Sequence[str] = (), groups: Sequence[str] = ()) -> User:
-    user = require_login(auth)
+def require_access(ui: SignInUi, *, roles: Sequence[str] = (), groups: Sequence[str] = ()) -> User:
+    user = require_login(ui)
     rule = RestrictedPage(page=None, roles=tuple(roles), groups=tuple(groups))
     if not rule.admits(user):
         refusal(rule)
@@ -89,16 +107,16 @@ def require_access(auth: Auth, *, roles: Sequence[str] = (), groups: Sequence[st
     return user
 
 
-def navigation(auth: Auth, pages: Sequence[object]) -> object:
-    user = require_login(auth, show_account=False)
+def navigation(ui: SignInUi, pages: Sequence[StreamlitPage | RestrictedPage]) -> StreamlitPage:
+    user = require_login(ui, show_account=False)
     st.session_state[_PANEL_BY_NAVIGATION] = True
     with st.sidebar:
-        account_panel(auth, user)
-    visible = []
+        account_panel(ui, user)
+    visible: list[StreamlitPage] = []
     for item in pages:
         if not isinstance(item, RestrictedPage):
             visible.append(item)
-        elif item.admits(user):
+        elif item.admits(user) and item.page is not None:
             visible.append(item.page)
         else:
             visible.append(_refusal_page(item))
@@ -109,7 +127,7 @@ def refusal(rule: RestrictedPage) -> None:
     st.error(f"You do not have access to this page. It needs {rule.describe()}.", icon=":material/block:")
 
 
-def _refusal_page(rule: RestrictedPage) -> object:
+def _refusal_page(rule: RestrictedPage) -> StreamlitPage:
     """Stands in for a page the user may not open: same URL, hidden from the menu."""
     page = rule.page
 
@@ -118,8 +136,8 @@ def _refusal_page(rule: RestrictedPage) -> object:
 
     return st.Page(
         refused,
-        title=getattr(page, "title", "Restricted"),
-        url_path=getattr(page, "url_path", None),
+        title=page.title if page is not None else "Restricted",
+        url_path=page.url_path if page is not None else None,
         visibility="hidden",
     )
 
@@ -132,20 +150,19 @@ def current_path(base_path: str) -> str:
     return safe_next_path(f"{path}?{urlencode(pairs)}" if pairs else path, base_path)
 
 
-def login_page(auth: Auth, *, ended: bool = False) -> None:
-    settings = auth.settings
-    next_path = current_path(settings.base_path)
+def login_page(ui: SignInUi, *, ended: bool = False) -> None:
+    next_path = current_path(ui.base_path)
     st.title("Sign in")
     if ended:
         st.info("Your session has ended. Please sign in again.", icon=":material/schedule:")
     st.write("Choose how you want to sign in to continue.")
     buttons = "".join(
-        _login_button(auth.http.login_href(provider.name, next_path), provider.label, provider.icon)
-        for provider in settings.providers
+        _login_button(ui.login_href(provider.name, next_path), provider.label, provider.icon)
+        for provider in ui.providers
     )
     st.markdown(f'<div style="display:flex;flex-direction:column;gap:.6rem;max-width:22rem">{buttons}</div>',
                 unsafe_allow_html=True)
-    if next_path != app_root(settings.base_path):
+    if next_path != app_root(ui.base_path):
         st.caption(f"After signing in you will return to {escape_markdown(next_path)}")
 
 
@@ -163,23 +180,24 @@ def escape_markdown(text: str) -> str:
     return _MARKDOWN_PUNCTUATION.sub(r"\\\1", unlinked)
 
 
-def account_panel(auth: Auth, user: User) -> None:
+def account_panel(ui: SignInUi, user: User) -> None:
     st.markdown(f"Signed in as **{escape_markdown(user.name)}**")
     if user.email and user.email != user.name:
         st.caption(escape_markdown(user.email))
-    st.fragment(_session_clock, run_every=timedelta(seconds=recheck_interval(auth.settings.session_timeout)))(auth)
+    st.fragment(_session_clock, run_every=timedelta(seconds=recheck_interval(ui.session_timeout)))(ui)
     st.markdown(
-        f'<a href="{escape(auth.logout_url, quote=True)}" target="_self">Log out</a>',
+        f'<a href="{escape(ui.logout_url, quote=True)}" target="_self">Log out</a>',
         unsafe_allow_html=True,
     )
 
 
-def _session_clock(auth: Auth) -> None:
+def _session_clock(ui: SignInUi) -> None:
     """Runs on a timer: switches an idle page to the login view soon after expiry."""
-    user = current_user(auth)
+    user = current_user(ui)
     if user is None:
         st.rerun(scope="app")
-    st.caption(f"Session ends in {format_remaining(user.seconds_left(auth.sessions.now()))}")
+        return
+    st.caption(f"Session ends in {format_remaining(user.seconds_left(ui.now()))}")
 
 
 def format_remaining(seconds: float) -> str:

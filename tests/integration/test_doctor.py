@@ -92,7 +92,7 @@ def test_mismatched_issuer_fails_with_a_hint(provider: LocalProvider) -> None:
     status, output = doctor(environment(provider))
 
     assert status == 1
-    assert f"FAIL  discovery issuer '{provider.issuer}/' differs from the configured '{provider.issuer}'" in output
+    assert f"FAIL  discovery issuer '{provider.issuer}/' does not equal the configured issuer '{provider.issuer}'" in output
     assert "trailing slash" in output
 
 

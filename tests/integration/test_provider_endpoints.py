@@ -66,27 +66,33 @@ def test_plain_http_endpoint_on_another_host_in_discovery_is_refused(
     assert "AUTH_INSECURE_PROVIDER_HOSTS" in caplog.text
 
 
+def discovery(client: ProviderClient, **endpoints: str) -> dict[str, object]:
+    return {"issuer": client.settings.issuer, "authorization_endpoint": "https://idp.example/auth",
+            "token_endpoint": "https://idp.example/token", "jwks_uri": "https://idp.example/jwks",
+            "id_token_signing_alg_values_supported": ["RS256"], **endpoints}
+
+
 def test_https_and_loopback_endpoints_are_accepted(provider: LocalProvider) -> None:
     client = ProviderClient(build_auth({"local": provider}).settings.providers[0], redirect_uri="x", timeout=5)
-    document = {"jwks_uri": "https://idp.example/jwks", "token_endpoint": "http://127.0.0.1:9/token",
-                "userinfo_endpoint": "http://localhost:9/userinfo", "end_session_endpoint": "http://[::1]:9/x"}
-    client.check_endpoint_urls(document)  # raises on any refusal
+    document = discovery(client, token_endpoint="http://127.0.0.1:9/token", userinfo_endpoint="http://localhost:9/u",
+                         end_session_endpoint="http://[::1]:9/x")
+    assert client.metadata_problems(document) == {}
+    client.check_metadata(document)
 
 
 def test_opted_in_development_host_may_use_plain_http(provider: LocalProvider) -> None:
     settings = build_auth({"local": provider}, AUTH_INSECURE_PROVIDER_HOSTS="keycloak").settings
     client = ProviderClient(settings.providers[0], redirect_uri="x", timeout=5,
                             insecure_hosts=settings.insecure_provider_hosts)
-    client.check_endpoint_urls({"jwks_uri": "http://keycloak:8080/realms/x/certs"})
+    assert client.metadata_problems(discovery(client, jwks_uri="http://keycloak:8080/realms/x/certs")) == {}
     with pytest.raises(ProviderMisconfigured):
-        client.check_endpoint_urls({"jwks_uri": "http://keycloak.attacker.example/certs"})
+        client.check_metadata(discovery(client, jwks_uri="http://keycloak.attacker.example/certs"))
 
 
 @pytest.mark.parametrize("scheme", ["file:///etc/passwd", "ftp://idp.example/jwks", "gopher://x"])
 def test_non_http_endpoints_are_refused(provider: LocalProvider, scheme: str) -> None:
     client = ProviderClient(build_auth({"local": provider}).settings.providers[0], redirect_uri="x", timeout=5)
-    with pytest.raises(ProviderMisconfigured):
-        client.check_endpoint_urls({"jwks_uri": scheme})
+    assert set(client.metadata_problems(discovery(client, jwks_uri=scheme))) == {"endpoints"}
 
 
 def test_jwks_redirect_is_not_followed(auth: Auth, provider: LocalProvider, caplog: pytest.LogCaptureFixture) -> None:

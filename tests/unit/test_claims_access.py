@@ -10,6 +10,7 @@ from auth.access import AccessPolicy
 from auth.claims import identity_from_claims
 from auth.config import AccessRules
 from auth.errors import AccessDenied
+from auth.identity import Identity
 from auth.presets import ProviderSettings
 from auth.secret import Secret
 
@@ -49,32 +50,32 @@ def test_keycloak_roles_from_realm_and_own_client_only() -> None:
         "groups": ["/admins", "/staff/berlin"],
     }
     identity = identity_from_claims(KEYCLOAK, claims)
-    assert identity["roles"] == ["offline_access", "staff", "app-admin"]
-    assert identity["groups"] == ["/admins", "/staff/berlin"]
-    assert identity["provider"] == "keycloak"
+    assert identity.roles == ("offline_access", "staff", "app-admin")
+    assert identity.groups == ("/admins", "/staff/berlin")
+    assert identity.provider == "keycloak"
 
 
 def test_keycloak_roles_from_the_access_token_claims() -> None:
     extra = {"realm_access": {"roles": ["staff"]}, "resource_access": {"my-app": {"roles": ["editor"]}}}
     identity = identity_from_claims(KEYCLOAK, {**ID_CLAIMS, "realm_access": {"roles": ["viewer"]}}, extra)
-    assert sorted(identity["roles"]) == ["editor", "staff", "viewer"]  # each once; order is not a contract
+    assert sorted(identity.roles) == ["editor", "staff", "viewer"]  # each once; order is not a contract
 
 
 def test_keycloak_malformed_role_claims_are_ignored() -> None:
     claims = {**ID_CLAIMS, "realm_access": ["staff"], "resource_access": {"my-app": "admin"}, "roles": 5}
-    assert identity_from_claims(KEYCLOAK, claims)["roles"] == []
+    assert identity_from_claims(KEYCLOAK, claims).roles == ()
 
 
 def test_generic_roles_and_groups() -> None:
     claims = {**ID_CLAIMS, "roles": ["admin", 3, "admin", "viewer"], "groups": "engineering"}
     identity = identity_from_claims(OIDC, claims)
-    assert identity["roles"] == ["admin", "viewer"]
-    assert identity["groups"] == ["engineering"]
+    assert identity.roles == ("admin", "viewer")
+    assert identity.groups == ("engineering",)
 
 
 def test_generic_provider_ignores_keycloak_nesting() -> None:
     claims = {**ID_CLAIMS, "realm_access": {"roles": ["staff"]}, "resource_access": {"my-app": {"roles": ["x"]}}}
-    assert identity_from_claims(OIDC, claims)["roles"] == []
+    assert identity_from_claims(OIDC, claims).roles == ()
 
 
 def test_extra_claims_fill_but_never_override() -> None:
@@ -83,43 +84,38 @@ def test_extra_claims_fill_but_never_override() -> None:
              "email_verified": False, "name": "Alice Liddell", "picture": "https://img/a.png",
              "groups": ["staff"]}
     identity = identity_from_claims(OIDC, id_claims, extra)
-    assert identity["sub"] == "user-1"
-    assert identity["iss"] == "https://idp.example"
-    assert identity["email"] == "alice@example.com"
-    assert identity["email_verified"] is True
-    assert identity["name"] == "Alice Liddell"
-    assert identity["picture"] == "https://img/a.png"
-    assert identity["groups"] == ["staff"]
+    assert identity.sub == "user-1"
+    assert identity.issuer == "https://idp.example"
+    assert identity.email == "alice@example.com"
+    assert identity.email_verified is True
+    assert identity.name == "Alice Liddell"
+    assert identity.picture == "https://img/a.png"
+    assert identity.groups == ("staff",)
 
 
 def test_extra_claims_provide_email_when_id_token_has_none() -> None:
     identity = identity_from_claims(OIDC, ID_CLAIMS, {"email": "Bob@Example.com", "email_verified": True})
-    assert (identity["email"], identity["email_verified"]) == ("bob@example.com", True)
+    assert (identity.email, identity.email_verified) == ("bob@example.com", True)
 
 
 def test_identity_shape() -> None:
     claims = {**ID_CLAIMS, "sid": "s-1", "auth_time": 1_700_000_000, "hd": "example.com",
               "preferred_username": "alice", "access_token": "never"}
-    assert identity_from_claims(OIDC, claims) == {
-        "sub": "user-1",
-        "iss": "https://idp.example",
-        "provider": "corp",
-        "email": None,
-        "email_verified": False,
-        "name": None,
-        "preferred_username": "alice",
-        "picture": None,
-        "roles": [],
-        "groups": [],
-        "sid": "s-1",
-        "auth_time": 1_700_000_000,
-        "hd": "example.com",
-    }
+    assert identity_from_claims(OIDC, claims) == Identity(
+        sub="user-1",
+        issuer="https://idp.example",
+        provider="corp",
+        name="alice",
+        preferred_username="alice",
+        sid="s-1",
+        auth_time=1_700_000_000,
+        hosted_domain="example.com",
+    )
 
 
 @pytest.mark.parametrize("email", ["Alice@Example.COM", "  alice@example.com ", "ALICE@EXAMPLE.COM"])
 def test_email_lower_cased(email: str) -> None:
-    assert identity_from_claims(OIDC, {**ID_CLAIMS, "email": email})["email"] == "alice@example.com"
+    assert identity_from_claims(OIDC, {**ID_CLAIMS, "email": email}).email == "alice@example.com"
 
 
 @pytest.mark.parametrize(
@@ -131,23 +127,23 @@ def test_email_verified(value: Any, verified: bool) -> None:
     claims = {**ID_CLAIMS, "email": "a@example.com"}
     if value is not None:
         claims["email_verified"] = value
-    assert identity_from_claims(OIDC, claims)["email_verified"] is verified
+    assert identity_from_claims(OIDC, claims).email_verified is verified
 
 
 def test_email_verified_missing() -> None:
-    assert identity_from_claims(OIDC, {**ID_CLAIMS, "email": "a@example.com"})["email_verified"] is False
+    assert identity_from_claims(OIDC, {**ID_CLAIMS, "email": "a@example.com"}).email_verified is False
 
 
 # --- AccessPolicy ----------------------------------------------------------------------------
 
 
 def person(email: str | None = "alice@example.com", verified: bool = True, roles: tuple[str, ...] = (),
-           groups: tuple[str, ...] = (), hd: str | None = None) -> dict[str, Any]:
-    return {"sub": "user-1", "iss": "https://idp.example", "provider": "corp", "email": email,
-            "email_verified": verified, "roles": list(roles), "groups": list(groups), "hd": hd}
+           groups: tuple[str, ...] = (), hd: str | None = None) -> Identity:
+    return Identity(sub="user-1", issuer="https://idp.example", provider="corp", name="Alice", email=email,
+                    email_verified=verified, roles=roles, groups=groups, hosted_domain=hd)
 
 
-def denied(rules: AccessRules, identity: dict[str, Any], settings: ProviderSettings = OIDC) -> AccessDenied:
+def denied(rules: AccessRules, identity: Identity, settings: ProviderSettings = OIDC) -> AccessDenied:
     with pytest.raises(AccessDenied) as caught:
         AccessPolicy(rules).check(identity, settings)
     assert caught.value.status == 403
@@ -156,9 +152,11 @@ def denied(rules: AccessRules, identity: dict[str, Any], settings: ProviderSetti
 
 
 @pytest.mark.parametrize(
-    "identity", [person(), person(email=None, verified=False), person(verified=False), {"sub": "x"}]
+    "identity",
+    [person(), person(email=None, verified=False), person(verified=False),
+     Identity(sub="x", issuer="https://i", provider="corp", name="x")],
 )
-def test_no_rules_admit_anyone(identity: dict[str, Any]) -> None:
+def test_no_rules_admit_anyone(identity: Identity) -> None:
     assert AccessPolicy(AccessRules()).check(identity, OIDC) is None
 
 
@@ -277,10 +275,10 @@ def test_no_hosted_domain_configured_ignores_hd() -> None:
 def test_picture_is_kept_only_as_an_https_url(picture: object) -> None:
     """Anything else could read a local file (st.image with a path) or load over plain http."""
     identity = identity_from_claims(OIDC, {"sub": "u", "iss": "https://idp.example", "picture": picture})
-    assert identity["picture"] is None
+    assert identity.picture is None
 
 
 def test_https_picture_is_kept() -> None:
     identity = identity_from_claims(OIDC, {"sub": "u", "iss": "https://idp.example",
                                                "picture": "https://img.example/a.png?s=96"})
-    assert identity["picture"] == "https://img.example/a.png?s=96"
+    assert identity.picture == "https://img.example/a.png?s=96"

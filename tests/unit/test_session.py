@@ -13,9 +13,10 @@ from itsdangerous import BadSignature, TimestampSigner
 from auth.errors import SessionTooLarge
 from auth.secret import Secret
 from tests.support.clock import T0, Clock
-from auth.session import SESSION_SALT, SessionCookie, timed_serializer
-from auth.transaction import TRANSACTION_SALT, LoginTransaction, TransactionCookies
-from auth.user import User
+from auth.session import ESSENTIAL_CLAIMS, OPTIONAL_CLAIMS_BY_DROP_ORDER, SessionCookie, user_from_payload
+from auth.signing import SESSION_SALT, TRANSACTION_SALT, TimedSigner
+from auth.transaction import LoginTransaction, TransactionCookies
+from auth.identity import Identity, User
 
 TIMEOUT = 600
 NAME = "streamlit_auth"
@@ -41,6 +42,13 @@ def cookie(secret: Secret, clock: Clock) -> SessionCookie:
     return SessionCookie([secret], name=NAME, timeout=TIMEOUT, clock=clock)
 
 
+def as_identity(claims: dict[str, Any]) -> Identity:
+    """An ``Identity`` from claims shaped like the cookie's payload."""
+    identity = user_from_payload(claims, 0.0, 0.0)
+    assert identity is not None
+    return identity
+
+
 def incompressible(length: int) -> str:
     """Random text zlib cannot shrink, so its size really counts against the cookie."""
     return secrets.token_urlsafe(length)[:length]
@@ -50,7 +58,7 @@ def incompressible(length: int) -> str:
 
 
 def test_round_trip_keeps_every_session_claim(cookie: SessionCookie) -> None:
-    issued = cookie.issue(IDENTITY)
+    issued = cookie.issue(as_identity(IDENTITY))
     assert issued.dropped_claims == ()
     assert cookie.verify(issued.value) == User(
         sub="user-1",
@@ -71,7 +79,7 @@ def test_round_trip_keeps_every_session_claim(cookie: SessionCookie) -> None:
 
 
 def test_minimal_identity_round_trip(cookie: SessionCookie) -> None:
-    user = cookie.verify(cookie.issue({"sub": "s", "iss": "https://i", "provider": "p"}).value)
+    user = cookie.verify(cookie.issue(as_identity({"sub": "s", "iss": "https://i", "provider": "p"})).value)
     assert user is not None
     assert (user.sub, user.issuer, user.provider, user.name) == ("s", "https://i", "p", "s")
     assert (user.email, user.email_verified, user.roles, user.groups, user.picture) == (None, False, (), (), None)
@@ -89,7 +97,7 @@ def test_minimal_identity_round_trip(cookie: SessionCookie) -> None:
 )
 def test_name_fallback_order(cookie: SessionCookie, claims: dict[str, str], name: str) -> None:
     identity = {"sub": "user-1", "iss": "https://idp.example", "provider": "corp", **claims}
-    user = cookie.verify(cookie.issue(identity).value)
+    user = cookie.verify(cookie.issue(as_identity(identity)).value)
     assert user is not None
     assert user.name == name
 
@@ -100,7 +108,7 @@ def test_name_fallback_order(cookie: SessionCookie, claims: dict[str, str], name
 @pytest.mark.parametrize(("elapsed", "signed_in"), [(0, True), (TIMEOUT - 1, True), (TIMEOUT, True),
                                                     (TIMEOUT + 1, False), (10 * TIMEOUT, False)])
 def test_expiry_with_injected_clock(cookie: SessionCookie, clock: Clock, elapsed: int, signed_in: bool) -> None:
-    value = cookie.issue(IDENTITY).value
+    value = cookie.issue(as_identity(IDENTITY)).value
     clock.now = T0 + elapsed
     user = cookie.verify(value)
     assert (user is not None) is signed_in
@@ -109,7 +117,7 @@ def test_expiry_with_injected_clock(cookie: SessionCookie, clock: Clock, elapsed
 
 
 def test_cookie_from_the_future_is_signed_out(cookie: SessionCookie, clock: Clock) -> None:
-    value = cookie.issue(IDENTITY).value
+    value = cookie.issue(as_identity(IDENTITY)).value
     clock.now = T0 - 10
     assert cookie.verify(value) is None
 
@@ -135,7 +143,7 @@ def _replace(value: str, index: int) -> str:
     ],
 )
 def test_tampered_cookie_is_signed_out(cookie: SessionCookie, tamper: Any) -> None:
-    value = cookie.issue(IDENTITY).value
+    value = cookie.issue(as_identity(IDENTITY)).value
     assert cookie.verify(value) is not None
     tampered = tamper(value)
     assert tampered != value
@@ -166,7 +174,7 @@ def test_oversize_value_rejected_without_decoding(cookie: SessionCookie, monkeyp
 
 def test_value_signed_by_other_secret_is_signed_out(cookie: SessionCookie, clock: Clock) -> None:
     other = SessionCookie([Secret(secrets.token_urlsafe(32))], name=NAME, timeout=TIMEOUT, clock=clock)
-    assert cookie.verify(other.issue(IDENTITY).value) is None
+    assert cookie.verify(other.issue(as_identity(IDENTITY)).value) is None
 
 
 # --- rotation --------------------------------------------------------------------------
@@ -179,12 +187,12 @@ def test_rotation_old_cookie_verifies_and_new_secret_signs(clock: Clock) -> None
     only_new = SessionCookie([new], name=NAME, timeout=TIMEOUT, clock=clock)
     only_old = before
 
-    old_value = before.issue(IDENTITY).value
+    old_value = before.issue(as_identity(IDENTITY)).value
     user = rotated.verify(old_value)
     assert user is not None and user.sub == "user-1"
     assert only_new.verify(old_value) is None
 
-    new_value = rotated.issue(IDENTITY).value
+    new_value = rotated.issue(as_identity(IDENTITY)).value
     assert only_new.verify(new_value) is not None  # signed by the new secret...
     assert only_old.verify(new_value) is None  # ...and not by the old one
     assert rotated.verify(new_value) is not None
@@ -192,7 +200,7 @@ def test_rotation_old_cookie_verifies_and_new_secret_signs(clock: Clock) -> None
 
 def test_removed_secret_no_longer_verifies(clock: Clock) -> None:
     old, new = Secret(secrets.token_urlsafe(32)), Secret(secrets.token_urlsafe(32))
-    value = SessionCookie([old], name=NAME, timeout=TIMEOUT, clock=clock).issue(IDENTITY).value
+    value = SessionCookie([old], name=NAME, timeout=TIMEOUT, clock=clock).issue(as_identity(IDENTITY)).value
     assert SessionCookie([new], name=NAME, timeout=TIMEOUT, clock=clock).verify(value) is None
 
 
@@ -201,8 +209,8 @@ def test_removed_secret_no_longer_verifies(clock: Clock) -> None:
 
 def test_value_under_another_salt_is_not_a_session(cookie: SessionCookie, secret: Secret, clock: Clock) -> None:
     payload = {"sub": "user-1", "iss": "https://idp.example", "provider": "corp"}
-    assert cookie.verify(timed_serializer([secret], SESSION_SALT, clock).dumps(payload)) is not None
-    assert cookie.verify(timed_serializer([secret], TRANSACTION_SALT, clock).dumps(payload)) is None
+    assert cookie.verify(TimedSigner([secret], SESSION_SALT, clock).sign(payload)) is not None
+    assert cookie.verify(TimedSigner([secret], TRANSACTION_SALT, clock).sign(payload)) is None
     sealed = TransactionCookies([secret], cookie_prefix=NAME, clock=clock).seal(LoginTransaction.start("corp", "/"))
     assert cookie.verify(sealed) is None
 
@@ -225,13 +233,13 @@ def test_value_under_another_salt_is_not_a_session(cookie: SessionCookie, secret
 def test_signed_payload_of_wrong_shape_is_signed_out(
     cookie: SessionCookie, secret: Secret, clock: Clock, payload: Any
 ) -> None:
-    assert cookie.verify(timed_serializer([secret], SESSION_SALT, clock).dumps(payload)) is None
+    assert cookie.verify(TimedSigner([secret], SESSION_SALT, clock).sign(payload)) is None
 
 
 def test_optional_claims_of_wrong_type_are_ignored(cookie: SessionCookie, secret: Secret, clock: Clock) -> None:
     payload = {"sub": "u", "iss": "https://i", "provider": "p", "email": 5, "email_verified": "true",
                "roles": "admin", "groups": ["ok", 3], "auth_time": True, "name": ["x"]}
-    user = cookie.verify(timed_serializer([secret], SESSION_SALT, clock).dumps(payload))
+    user = cookie.verify(TimedSigner([secret], SESSION_SALT, clock).sign(payload))
     assert user is not None
     assert (user.email, user.email_verified, user.roles, user.groups, user.auth_time, user.name) == (
         None, False, (), ("ok",), None, "u"
@@ -242,31 +250,32 @@ def test_provider_or_issuer_not_accepted(secret: Secret, clock: Clock) -> None:
     accepted = {"google": ["https://accounts.google.com", "accounts.google.com"]}
     cookie = SessionCookie([secret], name=NAME, timeout=TIMEOUT, clock=clock, accepted_issuers=accepted)
     base = {"sub": "u", "provider": "google"}
-    assert cookie.verify(cookie.issue({**base, "iss": "https://accounts.google.com"}).value) is not None
-    assert cookie.verify(cookie.issue({**base, "iss": "accounts.google.com"}).value) is not None
-    assert cookie.verify(cookie.issue({**base, "iss": "https://evil.example"}).value) is None
-    assert cookie.verify(cookie.issue({"sub": "u", "provider": "keycloak", "iss": "https://accounts.google.com"}).value) is None
+    assert cookie.verify(cookie.issue(as_identity({**base, "iss": "https://accounts.google.com"})).value) is not None
+    assert cookie.verify(cookie.issue(as_identity({**base, "iss": "accounts.google.com"})).value) is not None
+    assert cookie.verify(cookie.issue(as_identity({**base, "iss": "https://evil.example"})).value) is None
+    assert cookie.verify(cookie.issue(as_identity({"sub": "u", "provider": "keycloak", "iss": "https://accounts.google.com"})).value) is None
 
 
 # --- issue(): allow-list and size ------------------------------------------------------
 
 
 def _payload(secret: Secret, clock: Clock, value: str) -> dict[str, Any]:
-    return timed_serializer([secret], SESSION_SALT, clock).loads(value)
+    verified = TimedSigner([secret], SESSION_SALT, clock).unsign(value, max_age=None)
+    assert verified is not None
+    return verified[0]
 
 
-def test_issue_keeps_only_allow_listed_claims(cookie: SessionCookie, secret: Secret, clock: Clock) -> None:
-    identity = {**IDENTITY, "access_token": "at-SECRET", "refresh_token": "rt", "id_token": "it",
-                "phone_number": "+15550100", "hd": "example.com", "nonce": "n", "email": "alice@example.com"}
-    value = cookie.issue(identity).value
-    assert _payload(secret, clock, value) == IDENTITY
-    assert "at-SECRET" not in value
+def test_cookie_keeps_exactly_the_identity_claims(cookie: SessionCookie, secret: Secret, clock: Clock) -> None:
+    """Only identity claims, under the claim names: never a token (an Identity holds none)."""
+    value = cookie.issue(as_identity({**IDENTITY, "hd": "example.com"})).value
+    assert _payload(secret, clock, value) == {**IDENTITY, "hd": "example.com"}
+    assert set(_payload(secret, clock, value)) == set(ESSENTIAL_CLAIMS) | set(OPTIONAL_CLAIMS_BY_DROP_ORDER)
 
 
 def test_issue_leaves_out_empty_values(cookie: SessionCookie, secret: Secret, clock: Clock) -> None:
     identity = {"sub": "u", "iss": "https://i", "provider": "p", "email": "", "name": None, "roles": [],
                 "groups": (), "picture": "https://img/p.png"}
-    assert _payload(secret, clock, cookie.issue(identity).value) == {
+    assert _payload(secret, clock, cookie.issue(as_identity(identity)).value) == {
         "sub": "u", "iss": "https://i", "provider": "p", "picture": "https://img/p.png"
     }
 
@@ -281,7 +290,7 @@ def auth_log(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) 
 
 def test_huge_picture_is_dropped_first(cookie: SessionCookie, auth_log: pytest.LogCaptureFixture) -> None:
     identity = {**IDENTITY, "picture": "https://img.example/" + incompressible(5000)}
-    issued = cookie.issue(identity)
+    issued = cookie.issue(as_identity(identity))
     assert issued.dropped_claims == ("picture",)
     user = cookie.verify(issued.value)
     assert user is not None
@@ -296,7 +305,7 @@ def test_huge_picture_is_dropped_first(cookie: SessionCookie, auth_log: pytest.L
 def test_dropped_claims_line_cannot_be_forged_by_sub(cookie: SessionCookie, auth_log: pytest.LogCaptureFixture) -> None:
     """A provider's ``sub`` is outside data: a newline in it must not start a forged line."""
     identity = {**IDENTITY, "sub": "u1\nevent=login sub=admin", "picture": "https://img.example/" + incompressible(5000)}
-    cookie.issue(identity)
+    cookie.issue(as_identity(identity))
     (message,) = [r.getMessage() for r in auth_log.records if r.name == "auth"]
     assert len(message.splitlines()) == 1
     assert message.endswith('sub="u1\\nevent=login sub=admin"')
@@ -306,7 +315,7 @@ def test_huge_groups_dropped_after_picture(cookie: SessionCookie, auth_log: pyte
     identity = {"sub": "user-1", "iss": "https://idp.example", "provider": "corp", "email": "alice@example.com",
                 "email_verified": True, "picture": "https://img.example/" + incompressible(3000),
                 "groups": [incompressible(40) for _ in range(150)]}
-    issued = cookie.issue(identity)
+    issued = cookie.issue(as_identity(identity))
     assert issued.dropped_claims == ("picture", "groups")
     user = cookie.verify(issued.value)
     assert user is not None
@@ -318,13 +327,13 @@ def test_huge_groups_dropped_after_picture(cookie: SessionCookie, auth_log: pyte
 
 
 def test_no_warning_when_nothing_dropped(cookie: SessionCookie, auth_log: pytest.LogCaptureFixture) -> None:
-    cookie.issue(IDENTITY)
+    cookie.issue(as_identity(IDENTITY))
     assert [r for r in auth_log.records if r.name == "auth"] == []
 
 
 def test_sub_too_large_raises(cookie: SessionCookie) -> None:
     with pytest.raises(SessionTooLarge) as caught:
-        cookie.issue({**IDENTITY, "sub": incompressible(4000)})
+        cookie.issue(as_identity({**IDENTITY, "sub": incompressible(4000)}))
     assert re.fullmatch(r"essential claims need \d+ bytes", str(caught.value))
     assert caught.value.user_message == "Your account's details are too large to keep in a session cookie."
 
@@ -343,7 +352,7 @@ def test_sub_too_large_raises(cookie: SessionCookie) -> None:
 )
 def test_issued_value_always_fits(secret: Secret, clock: Clock, name: str, identity: dict[str, Any]) -> None:
     cookie = SessionCookie([secret], name=name, timeout=TIMEOUT, clock=clock)
-    issued = cookie.issue(identity)
+    issued = cookie.issue(as_identity(identity))
     assert len(name) + 1 + len(issued.value) + 160 <= 4096
     user = cookie.verify(issued.value)
     assert user is not None and user.sub == "user-1"

@@ -12,7 +12,9 @@ import pytest
 from auth.errors import LoginError, LoginTransactionMissing, StateMismatch
 from auth.secret import Secret
 from tests.support.clock import T0, Clock
-from auth.session import SESSION_SALT, SessionCookie, timed_serializer
+from auth.identity import Identity
+from auth.session import SessionCookie
+from auth.signing import SESSION_SALT, TimedSigner
 from auth.transaction import LoginTransaction, TransactionCookies
 
 PREFIX = "streamlit_auth"
@@ -186,13 +188,13 @@ def test_session_cookie_value_under_the_transaction_name(jar: TransactionCookies
     transaction = LoginTransaction.start("corp", "/")
     session = SessionCookie([secret], name=PREFIX, timeout=600, clock=clock)
     # A session payload shaped exactly like a transaction, still signed under the session salt.
-    value = timed_serializer([secret], SESSION_SALT, clock).dumps(
+    value = TimedSigner([secret], SESSION_SALT, clock).sign(
         {"provider": "corp", "state": transaction.state, "nonce": "n", "code_verifier": "v", "next_path": "/"}
     )
     assert missing(jar, {jar.cookie_name(transaction.state): value}, transaction.state).detail.startswith(
         "unusable transaction cookie: "
     )
-    issued = session.issue({"sub": "u", "iss": "https://i", "provider": "corp"}).value
+    issued = session.issue(Identity(sub="u", issuer="https://i", provider="corp", name="u")).value
     with pytest.raises(LoginTransactionMissing):
         jar.open({jar.cookie_name(transaction.state): issued}, transaction.state)
 

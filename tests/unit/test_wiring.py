@@ -1,4 +1,4 @@
-"""``auth.service``: where settings come from, and logging that respects the app's own."""
+"""``auth.wiring``: where settings come from, and logging that respects the app's own."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from auth import Auth
 from auth.events import log_event
-from auth.service import configure_logging
+from auth.wiring import configure_logging
 
 SETTINGS_FILE = """
 AUTH_PROVIDERS=corp

@@ -1,4 +1,4 @@
-"""``Auth``: the one object an app creates; it wires the parts together.
+"""``Auth``: the one object an app creates; it wires the parts together (only here).
 
 Created once per process in the app's launcher (``app.py``), which hands
 ``auth.routes`` to ``st.App`` and lets page scripts import the same
@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from starlette.routing import Route
+from streamlit.navigation.page import StreamlitPage
 
 from . import ui
 
@@ -30,7 +31,7 @@ from .oidc import ProviderClient
 from .routes import AuthRoutes
 from .session import SessionCookie
 from .transaction import TransactionCookies
-from .user import User
+from .identity import User
 
 logger = logging.getLogger("auth")
 _FROM_AUTH_ENV_FILE = object()  # from_environment's default: AUTH_ENV_FILE, else ./.env
@@ -79,6 +80,16 @@ class Auth:
             base_path=settings.base_path,
         )
         self.http = AuthRoutes(self.flow, settings, address=self.address)
+        self.ui = ui.SignInUi(
+            check_session=self.sessions.verify,
+            now=clock,
+            cookie_name=settings.cookie_name,
+            base_path=settings.base_path,
+            session_timeout=settings.session_timeout,
+            providers=tuple(ui.ProviderButton(p.name, p.label, p.icon) for p in settings.providers),
+            login_href=self.http.login_href,
+            logout_url=f"{settings.base_path}/auth/logout",
+        )
 
     @classmethod
     def from_environment(
@@ -134,34 +145,36 @@ class Auth:
 
     def current_user(self) -> User | None:
         """The signed-in user of this rerun, or None. Never shows anything."""
-        return ui.current_user(self)
+        return ui.current_user(self.ui)
 
     def require_login(self, *, show_account: bool = True) -> User:
         """The signed-in user; otherwise shows the login page and stops the script."""
-        return ui.require_login(self, show_account=show_account)
+        return ui.require_login(self.ui, show_account=show_account)
 
     def require_role(self, *roles: str) -> User:
         """The signed-in user if they have any of ``roles``; otherwise a refusal and stop."""
-        return ui.require_access(self, roles=roles)
+        return ui.require_access(self.ui, roles=roles)
 
     def require_group(self, *groups: str) -> User:
-        return ui.require_access(self, groups=groups)
+        return ui.require_access(self.ui, groups=groups)
 
-    def restrict(self, page: object, *, roles: Sequence[str] = (), groups: Sequence[str] = ()) -> ui.RestrictedPage:
+    def restrict(
+        self, page: StreamlitPage, *, roles: Sequence[str] = (), groups: Sequence[str] = ()
+    ) -> ui.RestrictedPage:
         """Mark an ``st.Page`` as visible only to users with any of ``roles`` / ``groups``."""
         return ui.RestrictedPage(page, roles=tuple(roles), groups=tuple(groups))
 
-    def navigation(self, pages: Sequence[object]) -> object:
+    def navigation(self, pages: Sequence[StreamlitPage | ui.RestrictedPage]) -> StreamlitPage:
         """``st.navigation`` for the signed-in user: pages they may not open are hidden
         from the menu and answer with a refusal when opened by URL."""
-        return ui.navigation(self, pages)
+        return ui.navigation(self.ui, pages)
 
     def login_url(self, provider: str, next_path: str | None = None) -> str:
         return self.http.login_href(provider, next_path or f"{self.settings.base_path}/")
 
     @property
     def logout_url(self) -> str:
-        return f"{self.settings.base_path}/auth/logout"
+        return self.ui.logout_url
 
 
 class _FallbackHandler(logging.StreamHandler):  # type: ignore[type-arg]

@@ -1,0 +1,73 @@
+"""Who signed in: the identity built once from validated claims, and the user a rerun sees.
+
+``Identity`` is made at the callback from the ID token (and, where the token
+lacks them, userinfo and Keycloak's access token) by ``auth.claims``; access
+rules judge it and the session cookie carries it. ``User`` is the same
+identity as a page script meets it, with the session's times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .access import any_group, any_role
+
+
+@dataclass(frozen=True)
+class Identity:
+    """``sub`` + ``issuer`` is the stable key; an email may change or be reused."""
+
+    sub: str
+    issuer: str
+    provider: str
+    #: the name to show: the ``name`` claim, else the username, the email or ``sub``
+    name: str
+    email: str | None = None
+    email_verified: bool = False
+    preferred_username: str | None = None
+    #: an https URL only (``auth.claims`` drops anything else)
+    picture: str | None = None
+    roles: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+    #: the provider's session id (OIDC ``sid``), for logout at the provider
+    sid: str | None = None
+    auth_time: int | None = None
+    #: Google Workspace domain (``hd``)
+    hosted_domain: str | None = None
+
+    @property
+    def account(self) -> str:
+        """How the account is shown to its owner on a refusal: email, username or ``sub``."""
+        return self.email or self.preferred_username or self.sub
+
+    def has_role(self, *roles: str) -> bool:
+        """True when the user has any of ``roles``."""
+        return any_role(self.roles, roles)
+
+    def in_group(self, *groups: str) -> bool:
+        """True when the user is in any of ``groups``; Keycloak's "/name" paths match "name"."""
+        return any_group(self.groups, groups)
+
+
+@dataclass(frozen=True)
+class User(Identity):
+    """The signed-in user of a rerun, from a verified session cookie."""
+
+    signed_in_at: float = 0.0
+    expires_at: float = 0.0
+
+    def seconds_left(self, now: float) -> float:
+        return max(0.0, self.expires_at - now)
+
+
+def optional_str(value: Any) -> str | None:
+    """A non-empty string, else None: claims of the wrong type count as absent."""
+    return value if isinstance(value, str) and value else None
+
+
+def str_tuple(value: Any) -> tuple[str, ...]:
+    """The strings of a list claim, in order; anything else is empty."""
+    if not isinstance(value, list):
+        return ()
+    return tuple([item for item in value if isinstance(item, str)])
