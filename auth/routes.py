@@ -299,7 +299,7 @@ class AuthRoutes:
         if state:
             names.add(self.flow.transactions.cookie_name(state))
         for name in names:
-            if name in request.cookies:
+            if name in request.cookies and self.flow.transactions.is_own_name(name):
                 self._delete_transaction_cookie(response, name)
 
     def _delete_transaction_cookie(self, response: Response, name: str) -> None:

@@ -11,6 +11,7 @@ when it would grow too large, lives here too.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,10 @@ from .signing import SESSION_SALT, Clock, TimedSigner
 # some browsers count too, and never emit something a browser would drop.
 MAX_COOKIE_BYTES = 4096
 ATTRIBUTE_ALLOWANCE = 160
+# What ``TimedSigner.sign`` writes: URL-safe base64 parts joined by dots. base64 decoding is
+# lenient (padding, "+/", stray bytes), so a value outside this alphabet is refused outright:
+# one genuine cookie has exactly one accepted spelling.
+_SIGNED_VALUE = re.compile(r"[A-Za-z0-9_\-.]+")
 
 # Payload keys are the claim names; ``iss`` holds ``Identity.issuer`` and ``hd`` its
 # ``hosted_domain``. Optional claims are listed in the order they are dropped when the
@@ -164,7 +169,7 @@ class SessionCookie:
     def verify(self, value: str | None) -> User | None:
         """The user this cookie value proves, or None: absent, tampered, expired,
         oversized or malformed values all simply mean "signed out"."""
-        if not value or len(value) > MAX_COOKIE_BYTES:
+        if not value or len(value) > MAX_COOKIE_BYTES or not _SIGNED_VALUE.fullmatch(value):
             return None
         verified = self._signer.unsign(value, max_age=self.timeout)
         if verified is None:

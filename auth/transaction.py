@@ -17,7 +17,8 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from .errors import LoginTransactionMissing, StateMismatch
@@ -29,6 +30,7 @@ TRANSACTION_MAX_AGE = 600  # seconds a user may spend at the provider's login pa
 # deleted so that their cookies never add up past a browser's or server's header limits.
 MAX_OPEN_TRANSACTIONS = 3
 _NAME_STATE_CHARS = 16
+_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,16 @@ class LoginTransaction:
         return create_s256_code_challenge(self.code_verifier)
 
     @classmethod
+    def from_payload(cls, payload: Any) -> LoginTransaction | None:
+        """The transaction a verified cookie holds, or None if its shape is not this
+        release's (an older cookie or a bug must mean "start again", not a crash)."""
+        if not isinstance(payload, dict) or set(payload) != _FIELDS:
+            return None
+        if not all(isinstance(value, str) and value for value in payload.values()):
+            return None
+        return cls(**payload)
+
+    @classmethod
     def start(cls, provider: str, next_path: str) -> LoginTransaction:
         """Fresh random values: 256-bit state and nonce, a 43+ character verifier (RFC 7636 §4.1)."""
         return cls(
@@ -54,6 +66,9 @@ class LoginTransaction:
             code_verifier=secrets.token_urlsafe(64),
             next_path=next_path,
         )
+
+
+_FIELDS = frozenset(field.name for field in fields(LoginTransaction))
 
 
 class TransactionCookies:
@@ -77,7 +92,9 @@ class TransactionCookies:
         self._spent = _SpentStates(TRANSACTION_MAX_AGE, clock)
 
     def cookie_name(self, state: str) -> str:
-        return self._prefix + "".join(c for c in state[:_NAME_STATE_CHARS] if c.isalnum() or c in "-_")
+        """``<prefix>_tx_<first characters of state>``: only ASCII letters, digits, ``-``
+        and ``_`` (a state from the query may hold anything; a cookie name may not)."""
+        return self._prefix + "".join(c for c in state[:_NAME_STATE_CHARS] if c in _NAME_CHARS)
 
     def seal(self, transaction: LoginTransaction) -> str:
         return self._signer.sign(asdict(transaction))
@@ -93,17 +110,16 @@ class TransactionCookies:
             raise StateMismatch("callback without state")
         sealed = cookies.get(self.cookie_name(state))
         if sealed is None:
-            if any(name.startswith(self._prefix) for name in cookies):
+            if self.names_in(cookies):
                 raise StateMismatch("state matches no login transaction of this browser")
             raise LoginTransactionMissing("no login transaction cookie")
         verified = self._signer.unsign(sealed, max_age=TRANSACTION_MAX_AGE)
         if verified is None:
             reason = self._signer.failure(sealed, max_age=TRANSACTION_MAX_AGE)
             raise LoginTransactionMissing(f"unusable transaction cookie: {reason}")
-        try:
-            transaction = LoginTransaction(**verified[0])
-        except TypeError as error:
-            raise LoginTransactionMissing("unusable transaction cookie: unknown shape") from error
+        transaction = LoginTransaction.from_payload(verified[0])
+        if transaction is None:
+            raise LoginTransactionMissing("unusable transaction cookie: unknown shape")
         if not hmac.compare_digest(transaction.state.encode(), state.encode()):
             raise StateMismatch("state differs from the transaction's")
         if not self._spent.claim(transaction.state):
@@ -111,8 +127,17 @@ class TransactionCookies:
         return transaction
 
     def names_in(self, cookies: Mapping[str, str]) -> list[str]:
-        """Names of the login-transaction cookies among ``cookies``."""
-        return [name for name in cookies if name.startswith(self._prefix)]
+        """Names among ``cookies`` that this app could have set as transaction cookies
+        (others, whatever the browser sends, are neither read nor deleted)."""
+        return [name for name in cookies if self.is_own_name(name)]
+
+    def is_own_name(self, name: str) -> bool:
+        suffix = name[len(self._prefix):]
+        return (
+            name.startswith(self._prefix)
+            and 0 < len(suffix) <= _NAME_STATE_CHARS
+            and all(c in _NAME_CHARS for c in suffix)
+        )
 
     def surplus(self, cookies: Mapping[str, str], keep: int = MAX_OPEN_TRANSACTIONS - 1) -> list[str]:
         """Transaction cookies to delete so that at most ``keep`` remain: unreadable ones

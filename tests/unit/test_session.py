@@ -356,3 +356,12 @@ def test_issued_value_always_fits(secret: Secret, clock: Clock, name: str, ident
     assert len(name) + 1 + len(issued.value) + 160 <= 4096
     user = cookie.verify(issued.value)
     assert user is not None and user.sub == "user-1"
+
+
+@pytest.mark.parametrize("spelling", [lambda v: v + "==", lambda v: v + "é", lambda v: v + "\r\n",
+                                      lambda v: v.replace("-", "+").replace("_", "/") + "+/"])
+def test_one_genuine_cookie_has_one_accepted_spelling(cookie: SessionCookie, spelling: Any) -> None:
+    """base64 decoding is lenient; the signed value is compared in its only canonical form."""
+    value = cookie.issue(as_identity(IDENTITY)).value
+    assert cookie.verify(value) is not None
+    assert cookie.verify(spelling(value)) is None

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import re
 import secrets
+from typing import Any
 
 import pytest
 
@@ -14,7 +15,7 @@ from auth.secret import Secret
 from tests.support.clock import T0, Clock
 from auth.identity import Identity
 from auth.session import SessionCookie
-from auth.signing import SESSION_SALT, TimedSigner
+from auth.signing import SESSION_SALT, TRANSACTION_SALT, TimedSigner
 from auth.transaction import LoginTransaction, TransactionCookies
 
 PREFIX = "streamlit_auth"
@@ -279,3 +280,31 @@ def test_surplus_keeps_the_newest_transactions_and_drops_unreadable_ones(secret:
 
     assert sorted(surplus) == sorted([*names[:3], PREFIX + "_tx_forged"])
     assert jar.surplus({name: cookies[name] for name in names[3:]}, keep=2) == []
+
+
+@pytest.mark.parametrize("state", ["Ãª-state", "é" * 20, "a b\x1bc", "<script>"])
+def test_cookie_names_are_plain_ascii_whatever_the_state(jar: TransactionCookies, state: str) -> None:
+    name = jar.cookie_name(state)
+    assert re.fullmatch(rf"{PREFIX}_tx_[A-Za-z0-9_-]*", name)
+
+
+def test_names_the_app_could_not_have_set_are_ignored(jar: TransactionCookies) -> None:
+    cookies = {f"{PREFIX}_tx_ok-1": "x", f"{PREFIX}_tx_<x>": "x", f"{PREFIX}_tx_\x1b": "x", f"{PREFIX}_tx_é": "x",
+               f"{PREFIX}_tx_" + "a" * 17: "x"}
+    assert jar.names_in(cookies) == [f"{PREFIX}_tx_ok-1"]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{"provider": "corp", "state": None, "nonce": "n", "code_verifier": "v" * 43, "next_path": "/"},
+     {"provider": "corp", "state": "s", "nonce": "n", "code_verifier": ["v"], "next_path": "/"},
+     {"provider": "corp", "state": "s", "nonce": "n", "code_verifier": "v" * 43},
+     {"provider": "corp", "state": "s", "nonce": "n", "code_verifier": "v" * 43, "next_path": "/", "x": "y"},
+     ["not", "a", "dict"]],
+)
+def test_a_signed_cookie_of_another_shape_means_start_again(secret: Secret, clock: Clock, payload: Any) -> None:
+    """An older release's cookie (or a bug) is signed by us, yet must not crash the callback."""
+    jar = TransactionCookies([secret], cookie_prefix=PREFIX, clock=clock)
+    value = TimedSigner([secret], TRANSACTION_SALT, clock).sign(payload)
+    error = missing(jar, {jar.cookie_name("s"): value}, "s")
+    assert error.detail == "unusable transaction cookie: unknown shape"
