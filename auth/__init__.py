@@ -12,10 +12,10 @@ and in a page script::
 
 from .config import AccessRules, Settings, load_settings
 from .errors import AuthError, ConfigurationError, LoginError
-from .presets import ProviderSettings
-from .wiring import Auth
-from .ui import escape_markdown
 from .identity import User
+from .presets import ProviderSettings
+from .ui import escape_markdown
+from .wiring import Auth
 
 __all__ = [
     "AccessRules",

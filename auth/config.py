@@ -275,9 +275,7 @@ def _read_public_url(reader: EnvReader, base_path: str, port: int) -> str:
     url = raw.rstrip("/")
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"} or not parts.netloc:
-        reader.problem(
-            f"AUTH_PUBLIC_URL must be an absolute http(s) URL such as https://apps.example.com, got {raw!r}"
-        )
+        reader.problem(f"AUTH_PUBLIC_URL must be an absolute http(s) URL such as https://apps.example.com, got {raw!r}")
         return url
     if parts.query or parts.fragment:
         reader.problem("AUTH_PUBLIC_URL must not contain a query string or fragment")
@@ -324,8 +322,7 @@ def _read_duration(reader: EnvReader, name: str, default: float) -> float:
         seconds = parse_duration(raw)
     except ValueError:
         reader.problem(
-            f"{name}: {raw!r} is not a duration; use seconds (600) or a number with "
-            "s, m, h or d (30s, 10m, 8h, 1d)"
+            f"{name}: {raw!r} is not a duration; use seconds (600) or a number with s, m, h or d (30s, 10m, 8h, 1d)"
         )
         return default
     if not 1 <= seconds <= MAX_SESSION_TIMEOUT:
@@ -371,9 +368,7 @@ def _read_cookie_name(reader: EnvReader, secure: bool, base_path: str, public_ur
         https_root = urlsplit(public_url).scheme == "https" and not base_path
         return f"__Host-{DEFAULT_COOKIE_NAME}" if https_root and secure else DEFAULT_COOKIE_NAME
     if not _COOKIE_NAME.match(name):
-        reader.problem(
-            f"AUTH_COOKIE_NAME: {name!r} is not a valid cookie name (letters, digits, '-' and '_')"
-        )
+        reader.problem(f"AUTH_COOKIE_NAME: {name!r} is not a valid cookie name (letters, digits, '-' and '_')")
     # RFC 6265bis §4.1.3: browsers drop prefixed cookies that break the prefix's rules.
     if name.startswith("__Secure-") and not secure:
         reader.problem("AUTH_COOKIE_NAME starts with __Secure-, which needs AUTH_COOKIE_SECURE=true")
@@ -454,9 +449,7 @@ def _read_positive_int(reader: EnvReader, name: str, default: int, low: int, hig
 def _unused_setting_warnings(reader: EnvReader, providers: list[ProviderSettings]) -> list[str]:
     """Name AUTH_* variables that nothing reads: usually a typo or a forgotten provider."""
     configured = {provider.env_name: provider for provider in providers}
-    known = set(GLOBAL_SETTINGS) | {
-        f"AUTH_{p}_{suffix}" for p in configured for suffix in PROVIDER_SUFFIXES
-    }
+    known = set(GLOBAL_SETTINGS) | {f"AUTH_{p}_{suffix}" for p in configured for suffix in PROVIDER_SUFFIXES}
     suffixes = "|".join(PROVIDER_SUFFIXES)
     warnings = []
     for name in sorted(reader.unread("AUTH_")):

@@ -54,9 +54,7 @@ class Report:
         self.out.write(f"  {tag}  {text}\n")
 
 
-def run_doctor(
-    environ: dict[str, str], *, base_path: str, out: TextIO, clock: Callable[[], float] = time.time
-) -> int:
+def run_doctor(environ: dict[str, str], *, base_path: str, out: TextIO, clock: Callable[[], float] = time.time) -> int:
     report = Report(out)
     report.heading("Configuration")
     try:
@@ -99,7 +97,9 @@ def check_settings(settings: Settings, report: Report) -> None:
         report.info(f"AUTH_PUBLIC_URL is not set: using {settings.public_url} (Streamlit's configured port)")
     public = urlsplit(settings.public_url)
     if public.scheme != "https" and not is_loopback_host(public.hostname):
-        report.fail(f"AUTH_PUBLIC_URL {settings.public_url} is not https: cookies and codes would cross the network in clear")
+        report.fail(
+            f"AUTH_PUBLIC_URL {settings.public_url} is not https: cookies and codes would cross the network in clear"
+        )
     elif public.scheme == "https":
         report.ok("AUTH_PUBLIC_URL is https")
     else:
@@ -115,7 +115,9 @@ def check_provider(client: ProviderClient, report: Report, clock: Callable[[], f
     url = client.settings.discovery_url
     started = time.perf_counter()
     response = _fetch(url, "discovery", client, report)
-    document = _json_object(response, f"discovery {url}", report) if response is not None else None
+    if response is None:
+        return
+    document = _json_object(response, f"discovery {url}", report)
     if document is None:
         return
     report.ok(f"discovery fetched in {(time.perf_counter() - started) * 1000:.0f} ms from {url}")
@@ -166,7 +168,9 @@ def _check_clock(response: requests.Response, report: Report, clock: Callable[[]
         return
     text = f"clock skew against the provider: {skew:+.0f} s (HTTP Date has 1 s resolution)"
     if abs(skew) > DEFAULT_LEEWAY:
-        report.fail(f"{text}; more than the {DEFAULT_LEEWAY:g} s leeway, so ID tokens would be refused: sync the clocks (NTP)")
+        report.fail(
+            f"{text}; more than the {DEFAULT_LEEWAY:g} s leeway, so ID tokens would be refused: sync the clocks (NTP)"
+        )
     elif abs(skew) > SKEW_WARNING_SECONDS:
         report.warn(text)
     else:
@@ -251,15 +255,16 @@ def _check_client_authentication(document: dict[str, Any], client: ProviderClien
             timeout=client.timeout,
             allow_redirects=False,
         )
-    except requests.RequestException as error:
-        report.fail(f"token endpoint unreachable ({type(error).__name__})")
+    except requests.RequestException as failure:
+        report.fail(f"token endpoint unreachable ({type(failure).__name__})")
         return
     finally:
         session.close()
     try:
-        error = response.json().get("error")
-    except (ValueError, AttributeError):
-        error = None
+        answer = response.json()
+    except ValueError:
+        answer = None
+    error = answer.get("error") if isinstance(answer, dict) else None
     if error in {"invalid_client", "unauthorized_client"} or response.status_code == 401:
         report.fail(
             f"the provider rejected client {settings.client_id!r} and its secret ({error or response.status_code}): "
@@ -268,4 +273,6 @@ def _check_client_authentication(document: dict[str, Any], client: ProviderClien
     elif error == "invalid_grant":
         report.ok("client id and secret accepted by the token endpoint (probe code refused, as expected)")
     else:
-        report.warn(f"client credentials not confirmed: the token endpoint answered {response.status_code} {error or ''}".rstrip())
+        report.warn(
+            f"client credentials not confirmed: the token endpoint answered {response.status_code} {error or ''}".rstrip()
+        )

@@ -67,10 +67,7 @@ class LoginTransactionMissing(LoginError):
 
 class StateMismatch(LoginError):
     reason = "state_mismatch"
-    user_message = (
-        "The sign-in response did not match the sign-in this browser started. "
-        "Please start again."
-    )
+    user_message = "The sign-in response did not match the sign-in this browser started. Please start again."
 
 
 # RFC 6749 §4.1.2.1 and OpenID Connect Core §3.1.2.6 error codes, each with our own
@@ -138,8 +135,7 @@ class MixUpSuspected(LoginError):
 
     reason = "mix_up"
     user_message = (
-        "The sign-in response did not come from the provider you chose, so you were not "
-        "signed in. Please start again."
+        "The sign-in response did not come from the provider you chose, so you were not signed in. Please start again."
     )
 
 
@@ -169,10 +165,7 @@ class ProviderUnavailable(LoginError):
 
     status = 502
     reason = "provider_unavailable"
-    user_message = (
-        "The sign-in provider is not responding correctly right now. "
-        "Please try again in a moment."
-    )
+    user_message = "The sign-in provider is not responding correctly right now. Please try again in a moment."
 
 
 class ProviderTimeout(ProviderUnavailable):
@@ -205,9 +198,7 @@ class InvalidIdToken(LoginError):
 
     status = 400
     reason = "invalid_id_token"
-    user_message = (
-        "The sign-in provider's answer could not be verified, so you were not signed in."
-    )
+    user_message = "The sign-in provider's answer could not be verified, so you were not signed in."
 
 
 class SessionTooLarge(LoginError):

@@ -53,9 +53,7 @@ def log_value(value: object) -> str:
 
 
 def format_fields(**fields: object) -> str:
-    return " ".join(
-        f"{key}={log_value(value)}" for key, value in fields.items() if value is not None and value != ""
-    )
+    return " ".join(f"{key}={log_value(value)}" for key, value in fields.items() if value is not None and value != "")
 
 
 def log_event(event: str, *, level: int = logging.INFO, **fields: object) -> None:

@@ -51,12 +51,10 @@ def page(
     )
     detail_html = "".join(f"<p>{escape(line)}</p>" for line in details)
     reference_html = (
-        f'<p class="ref">Reference for your administrator: <code>{escape(reference)}</code></p>'
-        if reference
-        else ""
+        f'<p class="ref">Reference for your administrator: <code>{escape(reference)}</code></p>' if reference else ""
     )
     body = (
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{escape(title)}</title><style>{_STYLE}</style></head>"
         f"<body><main><h1>{escape(title)}</h1><p>{escape(message)}</p>{detail_html}"

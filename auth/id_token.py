@@ -13,7 +13,7 @@ from __future__ import annotations
 import hmac
 import time
 from collections.abc import Callable, Collection, Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 from joserfc import jws, jwt
 from joserfc.errors import BadSignatureError, DecodeError, InvalidKeyIdError, JoseError
@@ -167,5 +167,5 @@ def _audiences(claims: dict[str, Any]) -> list[str]:
     return []
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -14,7 +14,6 @@ from typing import Any
 
 from .access import AccessPolicy
 from .claims import has_role_claims, has_role_or_group_claims, identity_from_claims
-from .events import log_event
 from .errors import (
     AccessDenied,
     InvalidIdToken,
@@ -25,12 +24,12 @@ from .errors import (
     StateMismatch,
     UnknownProvider,
 )
+from .events import log_event
 from .identity import Identity
 from .oidc import ProviderClient
 from .redirects import safe_next_path
 from .session import SessionCookie
 from .transaction import LoginTransaction, TransactionCookies
-
 
 
 @dataclass(frozen=True)
@@ -187,7 +186,9 @@ class LoginFlow:
         if userinfo and userinfo.get("sub") == id_claims["sub"]:
             extra.update(userinfo)
         elif userinfo:
-            log_event("userinfo_ignored", level=logging.WARNING, provider=client.name, reason="sub differs from the ID token")
+            log_event(
+                "userinfo_ignored", level=logging.WARNING, provider=client.name, reason="sub differs from the ID token"
+            )
         if wants_roles and not has_role_claims(extra):
             # Keycloak's default userinfo has groups but no roles: those are in the access token.
             for name, value in self._access_token_roles(client, id_claims, access_token).items():
@@ -195,9 +196,7 @@ class LoginFlow:
         return extra
 
     @staticmethod
-    def _access_token_roles(
-        client: ProviderClient, id_claims: Mapping[str, Any], access_token: str
-    ) -> dict[str, Any]:
+    def _access_token_roles(client: ProviderClient, id_claims: Mapping[str, Any], access_token: str) -> dict[str, Any]:
         validator = client.id_token_validator()
         try:
             claims = validator.verify_signature(access_token, client.key_set)

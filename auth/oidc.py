@@ -35,7 +35,6 @@ from .presets import ProviderSettings
 from .reader import url_allowed
 from .transaction import LoginTransaction
 
-
 METADATA_TTL = 3600.0  # refetch discovery hourly so endpoint changes are picked up
 REQUIRED_METADATA = ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri")
 # Every endpoint a discovery document may name that the app fetches or sends a browser to.
@@ -138,8 +137,12 @@ class ProviderClient:
             document = self._get_json(self.settings.discovery_url, "discovery document")
         except ProviderUnavailable:
             if cached is not None:
-                log_event("discovery_stale", level=logging.WARNING, provider=self.name,
-                          detail="discovery refresh failed; using cached metadata")
+                log_event(
+                    "discovery_stale",
+                    level=logging.WARNING,
+                    provider=self.name,
+                    detail="discovery refresh failed; using cached metadata",
+                )
                 return cached
             raise
         self.check_metadata(document)
@@ -230,7 +233,7 @@ class ProviderClient:
             )
         finally:
             client.close()
-        return url
+        return str(url)
 
     def exchange_code(self, code: str, transaction: LoginTransaction) -> TokenResponse:
         """RFC 6749 §4.1.3 with the PKCE verifier; client authenticated by secret."""

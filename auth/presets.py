@@ -104,8 +104,7 @@ def read_provider(reader: EnvReader, name: str) -> ProviderSettings | None:
     token_auth_method = reader.get(f"{prefix}TOKEN_AUTH_METHOD")
     if token_auth_method is not None and token_auth_method not in TOKEN_AUTH_METHODS:
         reader.problem(
-            f"{prefix}TOKEN_AUTH_METHOD must be one of {', '.join(TOKEN_AUTH_METHODS)}, "
-            f"got {token_auth_method!r}"
+            f"{prefix}TOKEN_AUTH_METHOD must be one of {', '.join(TOKEN_AUTH_METHODS)}, got {token_auth_method!r}"
         )
     hosted_domains = _read_hosted_domains(reader, prefix, kind)
     discovery_url = reader.get(f"{prefix}DISCOVERY_URL")
@@ -138,12 +137,19 @@ def read_provider(reader: EnvReader, name: str) -> ProviderSettings | None:
 def _read_kind(reader: EnvReader, prefix: str, name: str) -> ProviderKind:
     raw = reader.get(f"{prefix}KIND")
     if raw is None:
-        return name if name in KINDS else "oidc"  # type: ignore[return-value]
-    lowered = raw.lower()
-    if lowered not in KINDS:
+        return _kind(name) or "oidc"
+    kind = _kind(raw.lower())
+    if kind is None:
         reader.problem(f"{prefix}KIND must be one of {', '.join(KINDS)}, got {raw!r}")
         return "oidc"
-    return lowered  # type: ignore[return-value]
+    return kind
+
+
+def _kind(text: str) -> ProviderKind | None:
+    for kind in KINDS:
+        if text == kind:
+            return kind
+    return None
 
 
 def _read_issuer(reader: EnvReader, prefix: str, kind: ProviderKind) -> str | None:
@@ -151,9 +157,7 @@ def _read_issuer(reader: EnvReader, prefix: str, kind: ProviderKind) -> str | No
     if kind == "keycloak":
         url, realm = reader.get(f"{prefix}URL"), reader.get(f"{prefix}REALM")
         if issuer is not None and (url is not None or realm is not None):
-            reader.problem(
-                f"set either {prefix}ISSUER or {prefix}URL + {prefix}REALM for Keycloak, not both"
-            )
+            reader.problem(f"set either {prefix}ISSUER or {prefix}URL + {prefix}REALM for Keycloak, not both")
             return None
         if issuer is None:
             if url is None or realm is None:
@@ -166,15 +170,11 @@ def _read_issuer(reader: EnvReader, prefix: str, kind: ProviderKind) -> str | No
     elif kind == "google" and issuer is None:
         issuer = GOOGLE_ISSUER
     if issuer is None:
-        reader.problem(
-            f"{prefix}ISSUER is required (the provider's issuer URL, e.g. https://login.example.com)"
-        )
+        reader.problem(f"{prefix}ISSUER is required (the provider's issuer URL, e.g. https://login.example.com)")
         return None
     issuer = issuer.rstrip("/")
     if not _is_http_url(issuer) or urlsplit(issuer).query or urlsplit(issuer).fragment:
-        reader.problem(
-            f"{prefix}ISSUER must be an absolute http(s) URL without query or fragment, got {issuer!r}"
-        )
+        reader.problem(f"{prefix}ISSUER must be an absolute http(s) URL without query or fragment, got {issuer!r}")
         return None
     return issuer
 

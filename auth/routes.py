@@ -30,12 +30,11 @@ from .errors import (
     UnknownProvider,
 )
 from .events import log_event
-from .login import LoginFlow
 from .html_pages import SECURITY_HEADERS, page
+from .login import LoginFlow
 from .redirects import app_root, safe_next_path
 from .throttle import AddressRateLimit, ProviderCapacity
 from .transaction import TRANSACTION_MAX_AGE, LoginTransaction
-
 
 MAX_PARAM_LENGTH = 4096
 # Added to the redirect to the canonical host, so that a proxy that rewrites Host
@@ -85,8 +84,13 @@ class AuthRoutes:
         if not self.address.is_canonical_host(request.headers.get("host")):
             if request.query_params.get(CANONICAL_MARK) != "1":
                 return self._to_canonical_host(request)
-            log_event("login_host_mismatch", level=logging.WARNING, host=request.headers.get("host"),
-                      expected=self.address.host(), detail="a proxy may rewrite Host; set AUTH_PUBLIC_URL")
+            log_event(
+                "login_host_mismatch",
+                level=logging.WARNING,
+                host=request.headers.get("host"),
+                expected=self.address.host(),
+                detail="a proxy may rewrite Host; set AUTH_PUBLIC_URL",
+            )
         try:
             self.rate_limit.check(client_address(request))
         except TooManyAttempts as error:
@@ -272,7 +276,9 @@ class AuthRoutes:
     def _unknown_callback(self, provider: str | None) -> Response:
         """A callback address that no configured provider uses; names the ones that exist."""
         log_event("login_failed", level=logging.WARNING, reason="unknown_callback", status=404)
-        uris = [f"{client.settings.label}: {self.address.redirect_uri(name)}" for name, client in self.flow.clients.items()]
+        uris = [
+            f"{client.settings.label}: {self.address.redirect_uri(name)}" for name, client in self.flow.clients.items()
+        ]
         message = (
             "This sign-in response arrived at an address that no sign-in provider of this app uses, "
             "so nobody was signed in."
@@ -290,9 +296,7 @@ class AuthRoutes:
             details=["For administrators, the redirect URIs to register:", *uris],
         )
 
-    def _forget_transactions(
-        self, response: Response, request: Request, transaction: LoginTransaction | None
-    ) -> None:
+    def _forget_transactions(self, response: Response, request: Request, transaction: LoginTransaction | None) -> None:
         """Delete the used (or unusable) transaction cookie so a retry starts clean."""
         names = {self.flow.transactions.cookie_name(transaction.state)} if transaction else set()
         state = request.query_params.get("state")

@@ -69,7 +69,8 @@ def cookie_payload(identity: Identity) -> dict[str, Any]:
         "roles": list(identity.roles),
         "groups": list(identity.groups),
         # Left out when the reader would compute the same name (see user_from_payload).
-        "name": identity.name if identity.name != (identity.preferred_username or identity.email or identity.sub)
+        "name": identity.name
+        if identity.name != (identity.preferred_username or identity.email or identity.sub)
         else None,
         "preferred_username": identity.preferred_username,
         "sid": identity.sid,
@@ -88,9 +89,9 @@ def user_from_payload(payload: Any, signed_in_at: float, expires_at: float) -> U
     """
     if not isinstance(payload, dict):
         return None
-    sub, issuer, provider = payload.get("sub"), payload.get("iss"), payload.get("provider")
-    # Runs on every rerun: plain checks rather than a generator keep it cheap.
-    if not (optional_str(sub) and optional_str(issuer) and optional_str(provider)):
+    sub, issuer = optional_str(payload.get("sub")), optional_str(payload.get("iss"))
+    provider = optional_str(payload.get("provider"))
+    if sub is None or issuer is None or provider is None:
         return None
     email = optional_str(payload.get("email"))
     preferred_username = optional_str(payload.get("preferred_username"))

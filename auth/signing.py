@@ -55,7 +55,8 @@ class TimedSigner:
         at most ``max_age`` seconds old (``None``: any age); else None, never an exception."""
         for unsigner in self._unsigners:
             try:
-                raw, signed_at = unsigner.unsign(signed, max_age=max_age, return_timestamp=True)
+                # itsdangerous is typed for int ages but compares floats correctly.
+                raw, signed_at = unsigner.unsign(signed, max_age=max_age, return_timestamp=True)  # type: ignore[call-overload]
                 return self._serializer.load_payload(raw), signed_at.timestamp()
             except BadData:
                 continue
@@ -68,7 +69,7 @@ class TimedSigner:
         reasons = []
         for unsigner in self._unsigners:
             try:
-                raw = unsigner.unsign(signed, max_age=max_age)
+                raw = unsigner.unsign(signed, max_age=max_age)  # type: ignore[arg-type]
                 self._serializer.load_payload(raw)
             except SignatureExpired:
                 return "SignatureExpired"

@@ -86,7 +86,6 @@ class ProviderCapacity:
         return limiters
 
 
-
 class AddressRateLimit:
     """A token bucket per client address: ``per_minute`` requests, refilled evenly.
 

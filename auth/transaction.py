@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
 from .errors import LoginTransactionMissing, StateMismatch
 from .secret import Secret
 from .signing import TRANSACTION_SALT, Clock, TimedSigner
@@ -44,7 +45,7 @@ class LoginTransaction:
     @property
     def code_challenge(self) -> str:
         """RFC 7636 §4.2: BASE64URL(SHA256(code_verifier))."""
-        return create_s256_code_challenge(self.code_verifier)
+        return str(create_s256_code_challenge(self.code_verifier))
 
     @classmethod
     def from_payload(cls, payload: Any) -> LoginTransaction | None:
@@ -132,7 +133,7 @@ class TransactionCookies:
         return [name for name in cookies if self.is_own_name(name)]
 
     def is_own_name(self, name: str) -> bool:
-        suffix = name[len(self._prefix):]
+        suffix = name[len(self._prefix) :]
         return (
             name.startswith(self._prefix)
             and 0 < len(suffix) <= _NAME_STATE_CHARS

@@ -160,8 +160,10 @@ def login_page(ui: SignInUi, *, ended: bool = False) -> None:
         _login_button(ui.login_href(provider.name, next_path), provider.label, provider.icon)
         for provider in ui.providers
     )
-    st.markdown(f'<div style="display:flex;flex-direction:column;gap:.6rem;max-width:22rem">{buttons}</div>',
-                unsafe_allow_html=True)
+    st.markdown(
+        f'<div style="display:flex;flex-direction:column;gap:.6rem;max-width:22rem">{buttons}</div>',
+        unsafe_allow_html=True,
+    )
     if next_path != app_root(ui.base_path):
         st.caption(f"After signing in you will return to {escape_markdown(next_path)}")
 
@@ -195,8 +197,7 @@ def _session_clock(ui: SignInUi) -> None:
     """Runs on a timer: switches an idle page to the login view soon after expiry."""
     user = current_user(ui)
     if user is None:
-        st.rerun(scope="app")
-        return
+        st.rerun(scope="app")  # raises: the rest of this run does not happen
     st.caption(f"Session ends in {format_remaining(user.seconds_left(ui.now()))}")
 
 

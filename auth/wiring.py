@@ -20,18 +20,17 @@ from starlette.routing import Route
 from streamlit.navigation.page import StreamlitPage
 
 from . import ui
-
 from .access import AccessPolicy
 from .address import PublicAddress, streamlit_port
 from .config import Settings, load_settings, read_environment
 from .errors import ConfigurationError
 from .events import log_event
+from .identity import User
 from .login import LoginFlow
 from .oidc import ProviderClient
 from .routes import AuthRoutes
 from .session import SessionCookie
 from .transaction import TransactionCookies
-from .identity import User
 
 logger = logging.getLogger("auth")
 _FROM_AUTH_ENV_FILE = object()  # from_environment's default: AUTH_ENV_FILE, else ./.env

@@ -73,8 +73,9 @@ class FuzzStats:
         return sum(count for status, count in self.statuses.items() if 500 <= status <= 599)
 
 
-def run_chunk(stack: harness.FuzzStack, target: harness.Target, examples: int, chunk_seed: int,
-              stats: FuzzStats) -> None:
+def run_chunk(
+    stack: harness.FuzzStack, target: harness.Target, examples: int, chunk_seed: int, stats: FuzzStats
+) -> None:
     """One hypothesis run of ``examples`` cases. Verdicts are counted, never raised, so
     one broken invariant does not hide the others (the tests shrink a failing case)."""
 
@@ -87,8 +88,15 @@ def run_chunk(stack: harness.FuzzStack, target: harness.Target, examples: int, c
     fuzz()
 
 
-def run_target(stack: harness.FuzzStack, target: harness.Target, budget: int, chunk: int, base_seed: int,
-               stats: FuzzStats, deadline: float) -> bool:
+def run_target(
+    stack: harness.FuzzStack,
+    target: harness.Target,
+    budget: int,
+    chunk: int,
+    base_seed: int,
+    stats: FuzzStats,
+    deadline: float,
+) -> bool:
     """Every chunk of one target; False when the time budget ran out first."""
     done, index = 0, 0
     while done < budget:
@@ -103,8 +111,11 @@ def run_target(stack: harness.FuzzStack, target: harness.Target, budget: int, ch
         index += 1
         ran = stats.cases[target.name] - before
         broken = sum(stats.violations.values())
-        print(f"  {target.name}: chunk {index} (seed {base_seed + index - 1}) ran {ran} cases; "
-              f"{stats.cases[target.name]} so far; violations overall: {broken}", flush=True)
+        print(
+            f"  {target.name}: chunk {index} (seed {base_seed + index - 1}) ran {ran} cases; "
+            f"{stats.cases[target.name]} so far; violations overall: {broken}",
+            flush=True,
+        )
     return True
 
 
@@ -120,16 +131,20 @@ def report(stats: FuzzStats, elapsed: float) -> None:
     for name, counts in stats.target_statuses.items():
         print(f"  {name:20} " + ", ".join(f"{key}: {n}" for key, n in sorted(counts.items())))
     print("\n== invariants")
-    print(f"  5xx responses:                      {stats.server_errors} "
-          f"(busy 503s allowed; flagged server errors: {stats.violations[harness.SERVER_ERROR]})")
+    print(
+        f"  5xx responses:                      {stats.server_errors} "
+        f"(busy 503s allowed; flagged server errors: {stats.violations[harness.SERVER_ERROR]})"
+    )
     print(f"  sessions created from fuzzed input: {stats.violations[harness.SESSION_SET]}")
     print(f"  fuzzed values verified as sessions: {stats.violations[harness.VERIFY_ACCEPTED]}")
     print(f"  reflected-input findings:           {stats.violations[harness.REFLECTED]}")
     print(f"  exceptions raised (500s in prod.):  {stats.violations[harness.RAISED]}")
     print(f"  open redirects:                     {stats.violations[harness.OPEN_REDIRECT]}")
     print(f"  statuses outside the contract:      {stats.violations[harness.UNEXPECTED_STATUS]}")
-    print(f"  forged log lines / tracebacks:      {stats.violations[harness.LOG_FORGING]} / "
-          f"{stats.violations[harness.TRACEBACK_LOGGED]}")
+    print(
+        f"  forged log lines / tracebacks:      {stats.violations[harness.LOG_FORGING]} / "
+        f"{stats.violations[harness.TRACEBACK_LOGGED]}"
+    )
     for kind, found in stats.reproducers.items():
         print(f"\n== first reproducers: {kind} ({stats.violations[kind]} in all)")
         for text in found.values():
@@ -139,14 +154,23 @@ def report(stats: FuzzStats, elapsed: float) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--examples", type=int, default=10_000,
-                        help="total generated cases, shared by the targets' weights (default 10000)")
+    parser.add_argument(
+        "--examples",
+        type=int,
+        default=10_000,
+        help="total generated cases, shared by the targets' weights (default 10000)",
+    )
     parser.add_argument("--seed", type=int, default=None, help="base seed (default: random, printed)")
     parser.add_argument("--chunk", type=int, default=250, help="cases per hypothesis run (default 250)")
-    parser.add_argument("--max-seconds", type=float, default=900.0,
-                        help="stop starting new chunks after this long (default 900)")
-    parser.add_argument("--target", action="append", choices=sorted(harness.TARGETS),
-                        help="fuzz only this target (repeatable); --examples is then shared among these")
+    parser.add_argument(
+        "--max-seconds", type=float, default=900.0, help="stop starting new chunks after this long (default 900)"
+    )
+    parser.add_argument(
+        "--target",
+        action="append",
+        choices=sorted(harness.TARGETS),
+        help="fuzz only this target (repeatable); --examples is then shared among these",
+    )
     return parser.parse_args(argv)
 
 
@@ -154,8 +178,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     base_seed = args.seed if args.seed is not None else random.randrange(2**32)
     budgets = harness.split_budget(args.examples, args.target)
-    print(f"fuzzing {sum(budgets.values())} cases, base seed {base_seed}: "
-          + ", ".join(f"{name}={n}" for name, n in budgets.items()), flush=True)
+    print(
+        f"fuzzing {sum(budgets.values())} cases, base seed {base_seed}: "
+        + ", ".join(f"{name}={n}" for name, n in budgets.items()),
+        flush=True,
+    )
     stats = FuzzStats()
     started = time.monotonic()
     complete = True
@@ -163,8 +190,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"stack ready: callbacks {stack.callback_paths}", flush=True)
         for offset, (name, budget) in enumerate(budgets.items()):
             target_seed = base_seed + offset * 1_000_003
-            complete &= run_target(stack, harness.TARGETS[name], budget, args.chunk, target_seed, stats,
-                                   started + args.max_seconds)
+            complete &= run_target(
+                stack, harness.TARGETS[name], budget, args.chunk, target_seed, stats, started + args.max_seconds
+            )
     report(stats, time.monotonic() - started)
     if sum(stats.violations.values()):
         print("FAILED: invariants broken (see the reproducers above; tests/fuzz shrinks them)")

@@ -105,8 +105,10 @@ def ms(value: float) -> str:
 
 
 def summary(values: list[float]) -> str:
-    return (f"n={len(values):<3d} p50 {ms(percentile(values, 50))} ms   p95 {ms(percentile(values, 95))} ms"
-            f"   max {ms(max(values) if values else math.nan)} ms")
+    return (
+        f"n={len(values):<3d} p50 {ms(percentile(values, 50))} ms   p95 {ms(percentile(values, 95))} ms"
+        f"   max {ms(max(values) if values else math.nan)} ms"
+    )
 
 
 def verdict(ok: bool | None) -> str:
@@ -127,8 +129,9 @@ def provider_callback_url(browser: requests.Session, app_url: str) -> str:
     login = start_login(browser, app_url, "local", "/")
     if login.status_code != 302 or "location" not in login.headers:
         raise LoginStepFailed("login", f"HTTP {login.status_code}")
-    approved = browser.get(login.headers["location"] + "&login_hint=alice", allow_redirects=False,
-                           timeout=REQUEST_TIMEOUT)
+    approved = browser.get(
+        login.headers["location"] + "&login_hint=alice", allow_redirects=False, timeout=REQUEST_TIMEOUT
+    )
     if approved.status_code != 302 or "code=" not in approved.headers.get("location", ""):
         raise LoginStepFailed("authorize", f"HTTP {approved.status_code}")
     return approved.headers["location"]
@@ -185,7 +188,9 @@ def hit_callback(browser: requests.Session, callback: str, barrier: threading.Ba
 
 
 @contextmanager
-def thread_pool(workers: int, barrier: threading.Barrier | None = None) -> Iterator[concurrent.futures.ThreadPoolExecutor]:
+def thread_pool(
+    workers: int, barrier: threading.Barrier | None = None
+) -> Iterator[concurrent.futures.ThreadPoolExecutor]:
     """A pool that, on an error or Ctrl-C, releases its waiters and does not block the exit.
 
     Requests in flight have timeouts and fail at once when the app is stopped, so the
@@ -326,23 +331,29 @@ def scenario_a(app: AppProcess, probe: RerunProbe, logins: int, samples: int) ->
             burst_slider.append(slid)
             overlapped += running
         done, pending = concurrent.futures.wait(futures, timeout=REQUEST_TIMEOUT * 3)
-        burst_ms = (max((f.result().total_ms for f in done), default=0.0))
+        burst_ms = max((f.result().total_ms for f in done), default=0.0)
     results = [f.result() for f in done]
     ok = [r for r in results if r.ok]
     failed = [r for r in results if not r.ok]
-    print(f"logins: {len(ok)} ok, {len(failed) + len(pending)} failed"
-          f" (each: /auth/login -> provider authorize -> /auth/callback -> 302 + {COOKIE_NAME} cookie)")
+    print(
+        f"logins: {len(ok)} ok, {len(failed) + len(pending)} failed"
+        f" (each: /auth/login -> provider authorize -> /auth/callback -> 302 + {COOKIE_NAME} cookie)"
+    )
     if failed or pending:
         outcomes = Counter(r.outcome for r in failed) + Counter({"no answer": len(pending)})
         print("  failures: " + ", ".join(f"{k} x{v}" for k, v in outcomes.most_common()))
     print(f"  whole login (3 requests):     {summary([r.total_ms for r in results])}")
     print(f"  callback alone:               {summary([r.callback_ms for r in ok])}")
     print(f"  slowest login took {burst_ms:.0f} ms (all started together)")
-    print(f"rerun latency during the burst:                               {summary(burst_click)}"
-          f"   ({overlapped} of {len(burst_click)} clicks began before the last login finished)")
-    print(f"slider reruns (informational: keyboard step, reset between clicks): idle p50"
-          f" {ms(percentile(idle_slider, 50)).strip()} ms, during burst p50"
-          f" {ms(percentile(burst_slider, 50)).strip()} ms")
+    print(
+        f"rerun latency during the burst:                               {summary(burst_click)}"
+        f"   ({overlapped} of {len(burst_click)} clicks began before the last login finished)"
+    )
+    print(
+        f"slider reruns (informational: keyboard step, reset between clicks): idle p50"
+        f" {ms(percentile(idle_slider, 50)).strip()} ms, during burst p50"
+        f" {ms(percentile(burst_slider, 50)).strip()} ms"
+    )
     ratios = {}
     for q in (50, 95):
         idle, during = percentile(idle_click, q), percentile(burst_click, q)
@@ -350,8 +361,7 @@ def scenario_a(app: AppProcess, probe: RerunProbe, logins: int, samples: int) ->
         print(f"  ratio during/idle p{q}: {ratios[q]:.2f}x  ({during:.0f} ms vs {idle:.0f} ms)")
     for q in (50, 95):
         measured = None if math.isnan(ratios[q]) else ratios[q] <= TARGET_RATIO
-        print(f"TARGET rerun p{q} during burst <= {TARGET_RATIO:.0f}x idle: {verdict(measured)}"
-              f" ({ratios[q]:.2f}x)")
+        print(f"TARGET rerun p{q} during burst <= {TARGET_RATIO:.0f}x idle: {verdict(measured)} ({ratios[q]:.2f}x)")
 
 
 def find_static_asset(app: AppProcess) -> str:
@@ -365,8 +375,9 @@ def find_static_asset(app: AppProcess) -> str:
     return f"/{assets[0]}"
 
 
-def sample_endpoints(urls: dict[str, str], samples: int,
-                     keep_going: Callable[[], bool] = lambda: True) -> dict[str, list[tuple[float, str]]]:
+def sample_endpoints(
+    urls: dict[str, str], samples: int, keep_going: Callable[[], bool] = lambda: True
+) -> dict[str, list[tuple[float, str]]]:
     """Interleaved GETs (one of each per round), up to ``samples`` rounds while ``keep_going()``."""
     taken: dict[str, list[tuple[float, str]]] = {name: [] for name in urls}
     for _ in range(samples):
@@ -378,8 +389,10 @@ def sample_endpoints(urls: dict[str, str], samples: int,
 
 
 def scenario_b(app: AppProcess, provider: LocalProvider, stalled: int, samples: int) -> None:
-    print(f"\n-- Scenario B: {stalled} callbacks while the provider's token endpoint stalls "
-          f"{SLOW_SECONDS:.0f} s (AUTH_HTTP_TIMEOUT={HTTP_TIMEOUT_SECONDS}s) --")
+    print(
+        f"\n-- Scenario B: {stalled} callbacks while the provider's token endpoint stalls "
+        f"{SLOW_SECONDS:.0f} s (AUTH_HTTP_TIMEOUT={HTTP_TIMEOUT_SECONDS}s) --"
+    )
     asset = find_static_asset(app)
     base = f"http://127.0.0.1:{app.port}{app.base_path}"
     urls = {"GET /_stcore/health": f"{base}/_stcore/health", f"GET {asset}": base + asset}
@@ -422,11 +435,12 @@ def scenario_b(app: AppProcess, provider: LocalProvider, stalled: int, samples: 
                     last.update(count=count, since=now)
                 return all_done() or count >= stalled or (count > 0 and now - last["since"] >= 0.5)
 
-            wait_until(settled, timeout=SLOW_SECONDS / 2, what="callbacks to reach the token endpoint",
-                       interval=0.02)
+            wait_until(settled, timeout=SLOW_SECONDS / 2, what="callbacks to reach the token endpoint", interval=0.02)
             waiting = len(provider.token_requests) - token_requests_before
-            print(f"callbacks waiting at the provider's token endpoint: {waiting} of {stalled}"
-                  f" ({(time.perf_counter() - fired) * 1000:.0f} ms after firing)")
+            print(
+                f"callbacks waiting at the provider's token endpoint: {waiting} of {stalled}"
+                f" ({(time.perf_counter() - fired) * 1000:.0f} ms after firing)"
+            )
             during = sample_endpoints(urls, samples, keep_going=lambda: not all_done())
             sampled_until = time.perf_counter()
             still_hanging = sum(not f.done() for f in futures)
@@ -438,13 +452,14 @@ def scenario_b(app: AppProcess, provider: LocalProvider, stalled: int, samples: 
         extra = ("   non-200: " + ", ".join(f"{k} x{v}" for k, v in bad.items())) if bad else ""
         print(f"stalled  {name[:44]:<44} {summary([v for v, _ in values])}{extra}")
     n_during = min(len(v) for v in during.values())
-    print(f"  ({n_during} rounds in {(sampled_until - fired) * 1000:.0f} ms after firing;"
-          f" {still_hanging} callbacks still hanging when sampling ended"
-          + ("; sampling stopped early because every callback had returned)" if n_during < samples else ")"))
+    print(
+        f"  ({n_during} rounds in {(sampled_until - fired) * 1000:.0f} ms after firing;"
+        f" {still_hanging} callbacks still hanging when sampling ended"
+        + ("; sampling stopped early because every callback had returned)" if n_during < samples else ")")
+    )
     results = [f.result() for f in done]
     histogram = Counter(r.outcome for r in results) + Counter({"no answer": len(pending)})
-    print("callbacks: " + ", ".join(
-        f"{outcome} x{count}" for outcome, count in sorted(histogram.items())))
+    print("callbacks: " + ", ".join(f"{outcome} x{count}" for outcome, count in sorted(histogram.items())))
     for outcome in sorted({r.outcome for r in results}):
         times = [r.elapsed_ms for r in results if r.outcome == outcome]
         print(f"  {outcome:<6} {summary(times)}")
@@ -454,8 +469,7 @@ def scenario_b(app: AppProcess, provider: LocalProvider, stalled: int, samples: 
     for name, values in during.items():
         p95 = percentile([v for v, _ in values], 95)
         measured = None if math.isnan(p95) else p95 < TARGET_MS and all(o == "200" for _, o in values)
-        print(f"TARGET {name[:40]} p95 < {TARGET_MS:.0f} ms during the stall: {verdict(measured)}"
-              f" (p95 {p95:.0f} ms)")
+        print(f"TARGET {name[:40]} p95 < {TARGET_MS:.0f} ms during the stall: {verdict(measured)} (p95 {p95:.0f} ms)")
 
 
 # ---------------------------------------------------------------------- main
@@ -478,7 +492,9 @@ def log_summary(app: AppProcess) -> None:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--logins", type=int, default=50, help="concurrent logins in scenario A (default 50)")
-    parser.add_argument("--stalled", type=int, default=60, help="concurrent stalled callbacks in scenario B (default 60)")
+    parser.add_argument(
+        "--stalled", type=int, default=60, help="concurrent stalled callbacks in scenario B (default 60)"
+    )
     parser.add_argument("--samples", type=int, default=20, help="latency samples per measurement (default 20)")
     args = parser.parse_args()
     for name in ("logins", "stalled", "samples"):
@@ -497,18 +513,29 @@ def main() -> int:
     sys.stdout.reconfigure(line_buffering=True)  # a report read while it runs, or tailed from a file
     print("== streamlit-oidc-auth load test ==")
     print(f"machine speed: sum(range(100)) takes {machine_speed_us():.2f} us (lower is faster; auth.bench)")
-    print(f"python {platform.python_version()}, {len(os.sched_getaffinity(0))} CPUs,"
-          f" streamlit {streamlit.__version__}; --logins {args.logins} --stalled {args.stalled}"
-          f" --samples {args.samples}")
+    print(
+        f"python {platform.python_version()}, {len(os.sched_getaffinity(0))} CPUs,"
+        f" streamlit {streamlit.__version__}; --logins {args.logins} --stalled {args.stalled}"
+        f" --samples {args.samples}"
+    )
     status = 0
     with ExitStack() as stack:
         try:
             try:
-                users = [ProviderUser(sub="alice", claims={
-                    "email": "alice@example.com", "email_verified": True, "name": "Alice Example",
-                    "preferred_username": "alice"})]
+                users = [
+                    ProviderUser(
+                        sub="alice",
+                        claims={
+                            "email": "alice@example.com",
+                            "email_verified": True,
+                            "name": "Alice Example",
+                            "preferred_username": "alice",
+                        },
+                    )
+                ]
                 provider = stack.enter_context(
-                    LocalProvider(users=users, client_id=CLIENT_ID, client_secret=CLIENT_SECRET))
+                    LocalProvider(users=users, client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
+                )
                 app = AppProcess({})
                 app.env = {
                     "AUTH_PROVIDERS": "local",
@@ -535,11 +562,15 @@ def main() -> int:
             except Exception as error:
                 traceback.print_exc()
                 raise SetupError(str(error)) from error
-            print(f"setup: provider {provider.issuer}, app {app.url} (healthy after {app_seconds:.1f} s),"
-                  f" chromium {browser.version}, browser signed in as Alice Example")
+            print(
+                f"setup: provider {provider.issuer}, app {app.url} (healthy after {app_seconds:.1f} s),"
+                f" chromium {browser.version}, browser signed in as Alice Example"
+            )
 
-            for name, run in (("A", lambda: scenario_a(app, RerunProbe(page), args.logins, args.samples)),
-                              ("B", lambda: scenario_b(app, provider, args.stalled, args.samples))):
+            for name, run in (
+                ("A", lambda: scenario_a(app, RerunProbe(page), args.logins, args.samples)),
+                ("B", lambda: scenario_b(app, provider, args.stalled, args.samples)),
+            ):
                 try:
                     run()
                 except KeyboardInterrupt:

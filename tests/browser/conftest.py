@@ -45,7 +45,9 @@ def mock_provider() -> Iterator[MockProviderProcess]:
 
 # A display name chosen by whoever controls the account at the provider: markdown that
 # would load a tracking image, colour text, render maths and bold if shown as markdown.
-HOSTILE_NAME = "![x](https://tracker.invalid/p.png) :red[Mallory] **bold** $x^2$ <b>tag</b> [link](https://evil.invalid)"
+HOSTILE_NAME = (
+    "![x](https://tracker.invalid/p.png) :red[Mallory] **bold** $x^2$ <b>tag</b> [link](https://evil.invalid)"
+)
 
 
 @pytest.fixture(scope="session")
@@ -53,9 +55,18 @@ def other_provider() -> Iterator[LocalProvider]:
     """A second provider: carol@other.example is outside AUTH_ALLOWED_DOMAINS, and
     mallory@example.com has a display name full of markdown."""
     users = [
-        ProviderUser(sub="carol", claims={"email": "carol@other.example", "email_verified": True, "name": "Carol Other"}),
-        ProviderUser(sub="mallory", claims={"email": "mallory@example.com", "email_verified": True,
-                                            "name": HOSTILE_NAME, "picture": "/etc/passwd"}),
+        ProviderUser(
+            sub="carol", claims={"email": "carol@other.example", "email_verified": True, "name": "Carol Other"}
+        ),
+        ProviderUser(
+            sub="mallory",
+            claims={
+                "email": "mallory@example.com",
+                "email_verified": True,
+                "name": HOSTILE_NAME,
+                "picture": "/etc/passwd",
+            },
+        ),
     ]
     with LocalProvider(users=users, client_id="browser-tests", client_secret="other-secret") as provider:
         yield provider

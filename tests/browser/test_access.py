@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.steps import session_cookie, sign_in_with_mock
 from auth.ui import WORD_JOINER
 from tests.browser.conftest import HOSTILE_NAME
+from tests.browser.steps import session_cookie, sign_in_with_mock
 from tests.support.app_process import AppProcess
 
 

@@ -77,9 +77,7 @@ def test_tampered_cookie_means_signed_out(app: AppProcess, page: Page) -> None:
 
 
 def test_garbage_and_oversized_cookies_mean_signed_out(app: AppProcess, page: Page) -> None:
-    page.context.add_cookies(
-        [{"name": "streamlit_auth", "value": "x" * 3900, "url": app.url + "/"}]
-    )
+    page.context.add_cookies([{"name": "streamlit_auth", "value": "x" * 3900, "url": app.url + "/"}])
     page.goto(app.url + "/")
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     expect(page.get_by_text("Traceback")).to_have_count(0)

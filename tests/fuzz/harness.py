@@ -234,8 +234,10 @@ class FuzzStack:
         except BadData as error:
             raise HarnessError(f"the app's cookies no longer use the salts the harness signs with: {error!r}") from None
         if self.auth.sessions.verify(sign(self.cookie_secret, SESSION_SALT, "sha256", self.session_payload)) is None:
-            raise HarnessError("a payload re-signed by the harness does not verify: its signer no longer "
-                               "matches the app's, so re-signed cases would prove nothing")
+            raise HarnessError(
+                "a payload re-signed by the harness does not verify: its signer no longer "
+                "matches the app's, so re-signed cases would prove nothing"
+            )
         self.baseline = self._baseline_pages()
         self.client.cookies.clear()
 
@@ -332,8 +334,11 @@ class FuzzStack:
         for path in paths:
             self.client.cookies.clear()
             bodies.append(self.client.get(path).text)
-        for provider, where, query in (("alpha", "other", "code=x"), ("alpha", "own", "code=x&iss=x"),
-                                       ("beta", "own", "code=x")):
+        for provider, where, query in (
+            ("alpha", "other", "code=x"),
+            ("alpha", "own", "code=x&iss=x"),
+            ("beta", "own", "code=x"),
+        ):
             self.client.cookies.clear()
             start = self.start_login(provider)
             path = self.path_for(self.callback_route(provider, where))
@@ -345,8 +350,12 @@ def provider_users() -> list[ProviderUser]:
     return [
         ProviderUser(
             sub="alice",
-            claims={"email": "alice@example.com", "email_verified": True, "name": "Alice Example",
-                    "preferred_username": "alice"},
+            claims={
+                "email": "alice@example.com",
+                "email_verified": True,
+                "name": "Alice Example",
+                "preferred_username": "alice",
+            },
         )
     ]
 
@@ -366,8 +375,11 @@ def fuzz_environment(providers: Mapping[str, LocalProvider], cookie_secret: str)
     }
     for name, provider in providers.items():
         prefix = f"AUTH_{name.upper()}_"
-        env |= {prefix + "ISSUER": provider.issuer, prefix + "CLIENT_ID": CLIENT_ID,
-                prefix + "CLIENT_SECRET": CLIENT_SECRET}
+        env |= {
+            prefix + "ISSUER": provider.issuer,
+            prefix + "CLIENT_ID": CLIENT_ID,
+            prefix + "CLIENT_SECRET": CLIENT_SECRET,
+        }
     return env
 
 
@@ -389,8 +401,9 @@ def running_stack() -> Iterator[FuzzStack]:
             requests.Session() as browser,
         ):
             browser.trust_env = False  # the providers are on 127.0.0.1: never through a proxy
-            stack = FuzzStack(providers=providers, auth=auth, client=client, cookie_secret=cookie_secret, logs=logs,
-                              browser=browser)
+            stack = FuzzStack(
+                providers=providers, auth=auth, client=client, cookie_secret=cookie_secret, logs=logs, browser=browser
+            )
             stack.prepare()
             yield stack
     finally:
@@ -517,7 +530,7 @@ def reflection_candidates(text: str) -> set[str]:
     windows: set[str] = set()
     for index, char in enumerate(text):
         if char in DANGEROUS_CHARS:
-            window = text[max(0, index - REFLECTION_WINDOW): index + REFLECTION_WINDOW + 1]
+            window = text[max(0, index - REFLECTION_WINDOW) : index + REFLECTION_WINDOW + 1]
             if len(window) >= MIN_REFLECTION_LENGTH:
                 windows.add(window)
             if len(windows) >= MAX_WINDOWS_PER_INPUT:
@@ -547,8 +560,10 @@ def reflected_inputs(body: str, fuzzed: Iterable[str], baseline: str) -> list[st
 
 
 def reflection_violations(body: str, fuzzed: Iterable[str], baseline: str) -> list[Violation]:
-    violations = [Violation(REFLECTED, f"{clip(text, 120)} appears unescaped in the page")
-                  for text in reflected_inputs(body, fuzzed, baseline)]
+    violations = [
+        Violation(REFLECTED, f"{clip(text, 120)} appears unescaped in the page")
+        for text in reflected_inputs(body, fuzzed, baseline)
+    ]
     if "<script" in body.lower() and "<script" not in baseline.lower():
         violations.append(Violation(REFLECTED, f"the page contains <script: {clip(body, 500)}"))
     return violations
@@ -578,7 +593,7 @@ def log_violations(records: Iterable[logging.LogRecord]) -> list[Violation]:
     for record in records:
         try:
             message = record.getMessage()
-        except Exception as error:  # noqa: BLE001 - a broken log call is itself the finding
+        except Exception as error:
             violations.append(Violation(TRACEBACK_LOGGED, f"log record cannot be formatted: {error!r}"))
             continue
         if "\n" in message or "\r" in message:
@@ -628,7 +643,7 @@ def send(
     stack.logs.records.clear()
     try:
         response = stack.client.get(httpx.URL(path, query=query), headers=dict(headers or {}))
-    except Exception as error:  # noqa: BLE001 - the TestClient re-raises the app's exceptions
+    except Exception as error:
         verdict.violations.append(Violation(RAISED, f"GET {path}?{clip(query, 200)} {describe(error)}"))
         return None
     verdict.responses.append((kind, response.status_code))
@@ -649,7 +664,7 @@ def check_verify(stack: FuzzStack, verdict: Verdict, value: str, must_reject: bo
     verdict.verify_calls += 1
     try:
         user = stack.auth.sessions.verify(value)
-    except Exception as error:  # noqa: BLE001 - any exception is the finding
+    except Exception as error:
         verdict.violations.append(Violation(RAISED, f"sessions.verify({clip(value, 200)}) {describe(error)}"))
         return
     if user is not None and not isinstance(user, User):
@@ -709,15 +724,63 @@ NASTY = (
     "access_denied",
     "__proto__",
 )
-NEXT_VALUES = ("/", "/page", "/page?tab=2&x=<y>", "/%E2%9C%93", "//evil.example", "/\\evil.example",
-               "https://evil.example/", "javascript:alert(1)", "/auth/login?provider=alpha", "/a/%2e%2e/b")
+NEXT_VALUES = (
+    "/",
+    "/page",
+    "/page?tab=2&x=<y>",
+    "/%E2%9C%93",
+    "//evil.example",
+    "/\\evil.example",
+    "https://evil.example/",
+    "javascript:alert(1)",
+    "/auth/login?provider=alpha",
+    "/a/%2e%2e/b",
+)
 LOGIN_KEYS = ("provider", "next", "switch")
 CALLBACK_KEYS = ("code", "state", "iss", "error", "error_description", "error_uri", "session_state")
-OAUTH_ERRORS = ("access_denied", "login_required", "consent_required", "invalid_request", "invalid_scope",
-                "server_error", "temporarily_unavailable", "unauthorized_client", "")
-GARBAGE_TOKENS = ("%", "%z", "%zz", "%f", "%ff%fe", "%c3", "%c3%28", "%e2%82", "%ed%a0%80", "%00", "%0d%0a",
-                  "%u003c", "%%", "%25", "+", "=", "==", "&", "&&", ";", "?", "%3Cscript%3E", "%26", "%3D",
-                  "state=", "code=", "provider=alpha", "provider=beta", "next=%2F%2Fevil.example", "error=")
+OAUTH_ERRORS = (
+    "access_denied",
+    "login_required",
+    "consent_required",
+    "invalid_request",
+    "invalid_scope",
+    "server_error",
+    "temporarily_unavailable",
+    "unauthorized_client",
+    "",
+)
+GARBAGE_TOKENS = (
+    "%",
+    "%z",
+    "%zz",
+    "%f",
+    "%ff%fe",
+    "%c3",
+    "%c3%28",
+    "%e2%82",
+    "%ed%a0%80",
+    "%00",
+    "%0d%0a",
+    "%u003c",
+    "%%",
+    "%25",
+    "+",
+    "=",
+    "==",
+    "&",
+    "&&",
+    ";",
+    "?",
+    "%3Cscript%3E",
+    "%26",
+    "%3D",
+    "state=",
+    "code=",
+    "provider=alpha",
+    "provider=beta",
+    "next=%2F%2Fevil.example",
+    "error=",
+)
 ENCODINGS = ("quote", "plus", "loose")
 
 
@@ -817,8 +880,13 @@ def login_queries() -> st.SearchStrategy[QueryCase]:
 
 def callback_queries() -> st.SearchStrategy[QueryCase]:
     routes = tuple(f"callback:{name}" for name in PROVIDERS) + ("callback:legacy",)
-    named = {"code": ("x",), "state": ("A" * 43,), "iss": (PUBLIC_URL,), "error": OAUTH_ERRORS,
-             "error_description": ("Simulated",)}
+    named = {
+        "code": ("x",),
+        "state": ("A" * 43,),
+        "iss": (PUBLIC_URL,),
+        "error": OAUTH_ERRORS,
+        "error_description": ("Simulated",),
+    }
     return query_cases(routes, named, CALLBACK_KEYS)
 
 
@@ -844,7 +912,7 @@ REENCODINGS: dict[str, Callable[[str], str]] = {
     "upper": str.upper,
     "lower": str.lower,
     "blanks": lambda v: f" {v}\t",
-    "zero_width": lambda v: v[: len(v) // 2] + "\u200b" + v[len(v) // 2:],
+    "zero_width": lambda v: v[: len(v) // 2] + "\u200b" + v[len(v) // 2 :],
     "fullwidth_dots": lambda v: v.replace(".", "\uff0e"),
     "non_ascii_suffix": lambda v: v + "é",
     "compressed_marker": lambda v: v[1:] if v.startswith(".") else "." + v,
@@ -877,9 +945,9 @@ def apply_mutation(value: str, mutation: Mutation) -> str:
     if mutation.kind == "insert":
         return value[:at] + mutation.text + value[at:]
     if mutation.kind == "replace":
-        return value[:at] + mutation.text + value[at + 1:]
+        return value[:at] + mutation.text + value[at + 1 :]
     if mutation.kind == "delete":
-        return value[:at] + value[at + 1:]
+        return value[:at] + value[at + 1 :]
     if mutation.kind == "reencode":
         return REENCODINGS[mutation.text](value)
     if mutation.kind == "reorder":
@@ -906,12 +974,19 @@ def mutations() -> st.SearchStrategy[Mutation]:
 
 
 def json_values() -> st.SearchStrategy[Any]:
-    scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=12),
-                        st.sampled_from(("alpha", "beta", "gamma", "@issuer:alpha", "@issuer:beta", "")))
+    scalars = st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.floats(allow_nan=False),
+        st.text(max_size=12),
+        st.sampled_from(("alpha", "beta", "gamma", "@issuer:alpha", "@issuer:beta", "")),
+    )
     return st.recursive(
         scalars,
-        lambda children: st.one_of(st.lists(children, max_size=4),
-                                   st.dictionaries(st.text(max_size=8), children, max_size=4)),
+        lambda children: st.one_of(
+            st.lists(children, max_size=4), st.dictionaries(st.text(max_size=8), children, max_size=4)
+        ),
         max_leaves=8,
     )
 
@@ -989,13 +1064,31 @@ def forgeries(payload_keys: Sequence[str], own_salt: str) -> st.SearchStrategy[F
     edited and signed exactly as the app signs (an old release's, or a bug's), and junk."""
     other_key = st.one_of(st.text(min_size=1, max_size=40), st.just("x" * 32))
     return evenly(
-        st.builds(Forgery, st.just("resign"), key=st.just(""), salt=st.just(own_salt), digest=st.just("sha256"),
-                  edit=payload_edits(payload_keys)),
+        st.builds(
+            Forgery,
+            st.just("resign"),
+            key=st.just(""),
+            salt=st.just(own_salt),
+            digest=st.just("sha256"),
+            edit=payload_edits(payload_keys),
+        ),
         st.builds(Forgery, st.just("mutate"), mutations()),
-        st.builds(Forgery, st.just("resign"), key=other_key, salt=st.sampled_from(SALTS),
-                  digest=st.sampled_from(DIGESTS), edit=st.none() | payload_edits(payload_keys)),
-        st.builds(Forgery, st.just("resign"), key=st.just(""), salt=st.sampled_from(SALTS),
-                  digest=st.sampled_from(DIGESTS), edit=st.none() | payload_edits(payload_keys)),
+        st.builds(
+            Forgery,
+            st.just("resign"),
+            key=other_key,
+            salt=st.sampled_from(SALTS),
+            digest=st.sampled_from(DIGESTS),
+            edit=st.none() | payload_edits(payload_keys),
+        ),
+        st.builds(
+            Forgery,
+            st.just("resign"),
+            key=st.just(""),
+            salt=st.sampled_from(SALTS),
+            digest=st.sampled_from(DIGESTS),
+            edit=st.none() | payload_edits(payload_keys),
+        ),
         st.builds(Forgery, st.just("arbitrary"), text=nonempty_text()),
     )
 
@@ -1023,8 +1116,20 @@ def forge(stack: FuzzStack, genuine: str, payload: Any, forgery: Forgery, salt: 
 
 # ---------------------------------------------------------------- target (b): session cookies
 
-SESSION_KEYS = ("sub", "iss", "provider", "email", "email_verified", "name", "preferred_username",
-                "roles", "groups", "sid", "auth_time", "picture")
+SESSION_KEYS = (
+    "sub",
+    "iss",
+    "provider",
+    "email",
+    "email_verified",
+    "name",
+    "preferred_username",
+    "roles",
+    "groups",
+    "sid",
+    "auth_time",
+    "picture",
+)
 
 
 def session_signs_nobody_in(payload: Any, accepted: Mapping[str, frozenset[str]]) -> bool:
@@ -1062,8 +1167,14 @@ def run_session_cookie(stack: FuzzStack, case: SessionCookieCase, verdict: Verdi
     check_verify(stack, verdict, forged.value, session_must_be_rejected(stack, forged))
     stack.client.cookies.clear()
     query = encode_query([("provider", "alpha"), ("next", "/")], "quote") if case.route == "login" else b""
-    send(stack, verdict, case.route, query=query, headers={"cookie": cookie_header([(COOKIE_NAME, forged.value)])},
-         fuzzed=[forged.value, as_received(forged.value)])
+    send(
+        stack,
+        verdict,
+        case.route,
+        query=query,
+        headers={"cookie": cookie_header([(COOKIE_NAME, forged.value)])},
+        fuzzed=[forged.value, as_received(forged.value)],
+    )
 
 
 # ---------------------------------------------------------------- target (c): transaction cookies
@@ -1120,11 +1231,23 @@ def run_transaction_cookie(stack: FuzzStack, case: TransactionCookieCase, verdic
     fuzzed = [text for pair in (*cookies, *case.decoys) for text in pair] + [state, sent_state, case.code or ""]
     fuzzed += [as_received(text) for text in fuzzed]
     pairs = [("state", sent_state)] + ([("code", case.code)] if case.code is not None else [])
-    send(stack, verdict, stack.callback_route(case.provider, case.callback),
-         query=encode_query(pairs, "quote"), headers=header, fuzzed=fuzzed)
+    send(
+        stack,
+        verdict,
+        stack.callback_route(case.provider, case.callback),
+        query=encode_query(pairs, "quote"),
+        headers=header,
+        fuzzed=fuzzed,
+    )
     if case.also_login:
-        send(stack, verdict, "login", query=encode_query([("provider", case.provider), ("next", "/")], "quote"),
-             headers=header, fuzzed=fuzzed)
+        send(
+            stack,
+            verdict,
+            "login",
+            query=encode_query([("provider", case.provider), ("next", "/")], "quote"),
+            headers=header,
+            fuzzed=fuzzed,
+        )
 
 
 # ---------------------------------------------------------------- target (d): real transactions
@@ -1164,20 +1287,42 @@ def run_real_callback(stack: FuzzStack, case: RealCallbackCase, verdict: Verdict
     stack.client.cookies.clear()
     start = stack.start_login(case.provider)
     issuers = {name: provider.issuer for name, provider in stack.providers.items()}
-    named = {"code": case.code, "iss": resolve(case.iss, issuers), "error": case.error,
-             "error_description": case.error_description}
+    named = {
+        "code": case.code,
+        "iss": resolve(case.iss, issuers),
+        "error": case.error,
+        "error_description": case.error_description,
+    }
     pairs = [("state", start.state)] + [(k, v) for k, v in named.items() if v is not None] + list(case.extra)
     fuzzed = [v for k, v in named.items() if v is not None and v not in issuers.values()]
     fuzzed += [text for pair in case.extra for text in pair]
-    send(stack, verdict, stack.callback_route(case.provider, case.callback),
-         query=encode_query(pairs, case.encoding), fuzzed=fuzzed)
+    send(
+        stack,
+        verdict,
+        stack.callback_route(case.provider, case.callback),
+        query=encode_query(pairs, case.encoding),
+        fuzzed=fuzzed,
+    )
 
 
 # ---------------------------------------------------------------- target (e): Host header
 
-HOSTS = ("evil.example", "localhost", "LOCALHOST:8501", "localhost:8501.evil.example", "localhost:8501@evil.example",
-         "localhost:8501:80", "evil.example:8501", "[::1]:8501", "127.0.0.1:8501", "localhost:8501/x", "",
-         "localhost:8501 ", "localhost:99999", "évil.example")
+HOSTS = (
+    "evil.example",
+    "localhost",
+    "LOCALHOST:8501",
+    "localhost:8501.evil.example",
+    "localhost:8501@evil.example",
+    "localhost:8501:80",
+    "evil.example:8501",
+    "[::1]:8501",
+    "127.0.0.1:8501",
+    "localhost:8501/x",
+    "",
+    "localhost:8501 ",
+    "localhost:99999",
+    "évil.example",
+)
 
 
 # Well-formed parameters, so that the Host is the only odd thing about the request.
@@ -1202,18 +1347,41 @@ def run_host(stack: FuzzStack, case: HostCase, verdict: Verdict) -> None:
     stack.client.cookies.clear()
     query = encode_query(HOST_CASE_QUERIES.get(case.route.split(":")[0], []), "quote")
     host = header_safe(case.host)
-    response = send(stack, verdict, case.route, query=query, headers={"host": host.encode("utf-8")},
-                    fuzzed=[host, as_received(host)], allowed=HOST_STATUSES)
+    response = send(
+        stack,
+        verdict,
+        case.route,
+        query=query,
+        headers={"host": host.encode("utf-8")},
+        fuzzed=[host, as_received(host)],
+        allowed=HOST_STATUSES,
+    )
     location = response.headers.get("location", "") if response is not None else ""
     if location.startswith(PUBLIC_URL + "/") and urlsplit(location).path != stack.path_for(case.route):
-        verdict.violations.append(Violation(UNEXPECTED_STATUS, f"the canonical-host redirect changes the path: "
-                                                               f"{clip(location)}"))
+        verdict.violations.append(
+            Violation(UNEXPECTED_STATUS, f"the canonical-host redirect changes the path: {clip(location)}")
+        )
 
 
 # ---------------------------------------------------------------- target (f): where a sign-in returns to
 
-NEXT_PREFIXES = ("/", "//", "///", "/\\", "/%2F", "/%2f/", "/%5C", "/%09/", "/\t/", "/.", "/..", "/%2e%2e/",
-                 "/%252F", "/auth/", "")
+NEXT_PREFIXES = (
+    "/",
+    "//",
+    "///",
+    "/\\",
+    "/%2F",
+    "/%2f/",
+    "/%5C",
+    "/%09/",
+    "/\t/",
+    "/.",
+    "/..",
+    "/%2e%2e/",
+    "/%252F",
+    "/auth/",
+    "",
+)
 
 
 @dataclass(frozen=True)
@@ -1228,9 +1396,12 @@ class NextRedirectCase:
 
 def next_redirect_cases() -> st.SearchStrategy[NextRedirectCase]:
     prefixed = st.builds(lambda prefix, rest: prefix + rest, st.sampled_from(NEXT_PREFIXES), fuzz_text())
-    return st.builds(NextRedirectCase, st.sampled_from(PROVIDERS),
-                     evenly(st.sampled_from(NEXT_VALUES), prefixed, prefixed, fuzz_text()),
-                     st.sampled_from(ENCODINGS))
+    return st.builds(
+        NextRedirectCase,
+        st.sampled_from(PROVIDERS),
+        evenly(st.sampled_from(NEXT_VALUES), prefixed, prefixed, fuzz_text()),
+        st.sampled_from(ENCODINGS),
+    )
 
 
 def run_next_redirect(stack: FuzzStack, case: NextRedirectCase, verdict: Verdict) -> None:
@@ -1244,8 +1415,16 @@ def run_next_redirect(stack: FuzzStack, case: NextRedirectCase, verdict: Verdict
     except HarnessError as error:  # the app sent the provider an authorization request it refused
         verdict.violations.append(Violation(UNEXPECTED_STATUS, str(error)))
         return
-    send(stack, verdict, f"callback:{case.provider}", query=callback.query.encode("ascii"), fuzzed=[case.next],
-         allowed=frozenset({302}), origins=frozenset({PUBLIC_URL}), genuine_code=True)
+    send(
+        stack,
+        verdict,
+        f"callback:{case.provider}",
+        query=callback.query.encode("ascii"),
+        fuzzed=[case.next],
+        allowed=frozenset({302}),
+        origins=frozenset({PUBLIC_URL}),
+        genuine_code=True,
+    )
 
 
 # ---------------------------------------------------------------- the registry

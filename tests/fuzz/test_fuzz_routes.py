@@ -116,8 +116,12 @@ def test_genuine_session_verifies_and_logout_deletes_it(stack: FuzzStack) -> Non
     assert stack.auth.sessions.verify(stack.valid_session) is not None
     verdict = harness.Verdict("sanity")
     stack.client.cookies.clear()
-    response = harness.send(stack, verdict, "logout",
-                            headers={"cookie": harness.cookie_header([(harness.COOKIE_NAME, stack.valid_session)])})
+    response = harness.send(
+        stack,
+        verdict,
+        "logout",
+        headers={"cookie": harness.cookie_header([(harness.COOKIE_NAME, stack.valid_session)])},
+    )
     assert verdict.ok, verdict.explain()
     assert response is not None and response.status_code == 302
     assert (harness.COOKIE_NAME, "") in harness.set_cookies(response)
@@ -150,20 +154,37 @@ STANDARD_BASE64_SESSION = harness.SessionCookieCase(
 )
 # Three transaction cookies at /auth/login, one named with a control character.
 ODD_NAMED_TRANSACTIONS = harness.TransactionCookieCase(
-    provider="alpha", forgery=harness.Forgery("mutate", harness.Mutation("truncate")), state=None, callback="own",
-    code=None, decoys=(("0", ""), ("\x1b", "")), also_login=True, state_as_read=False,
+    provider="alpha",
+    forgery=harness.Forgery("mutate", harness.Mutation("truncate")),
+    state=None,
+    callback="own",
+    code=None,
+    decoys=(("0", ""), ("\x1b", "")),
+    also_login=True,
+    state_as_read=False,
 )
 # A callback whose state names a transaction cookie the app cannot delete: the browser sent
 # "streamlit_auth_tx_ê" in UTF-8, the app reads "streamlit_auth_tx_Ãª" and derives that from "Ãª".
 NON_ASCII_NAMED_TRANSACTION = harness.TransactionCookieCase(
-    provider="alpha", forgery=harness.Forgery("arbitrary", text="x"), state="ê", callback="own",
-    code="x", decoys=(), also_login=False, state_as_read=True,
+    provider="alpha",
+    forgery=harness.Forgery("arbitrary", text="x"),
+    state="ê",
+    callback="own",
+    code="x",
+    decoys=(),
+    also_login=False,
+    state_as_read=True,
 )
 # A transaction payload signed with the app's own key (an older release's, or a bug's) without a string state.
 STATELESS_TRANSACTION = harness.TransactionCookieCase(
     provider="alpha",
     forgery=harness.Forgery("resign", salt=harness.TRANSACTION_SALT, edit=harness.PayloadEdit("set", "state", None)),
-    state=None, callback="own", code=None, decoys=(), also_login=False, state_as_read=False,
+    state=None,
+    callback="own",
+    code=None,
+    decoys=(),
+    also_login=False,
+    state_as_read=False,
 )
 
 

@@ -44,8 +44,14 @@ def local_provider() -> Iterator[LocalProvider]:
     users = [
         ProviderUser(
             sub="alice",
-            claims={"email": "Alice@Example.com", "email_verified": True, "name": "Alice Admin",
-                    "preferred_username": "alice", "roles": ["admin"], "phone_number": "+1 555 0100"},
+            claims={
+                "email": "Alice@Example.com",
+                "email_verified": True,
+                "name": "Alice Admin",
+                "preferred_username": "alice",
+                "roles": ["admin"],
+                "phone_number": "+1 555 0100",
+            },
         ),
         ProviderUser(sub="bob", claims={"email": "bob@example.com", "email_verified": True, "name": "Bob User"}),
     ]

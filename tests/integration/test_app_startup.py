@@ -9,9 +9,7 @@ from tests.support.app_process import AppProcess
 
 def run_app_expecting_exit(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     app = AppProcess(env)
-    return subprocess.run(
-        app.command(), env=app.environment(), capture_output=True, text=True, timeout=60, check=False
-    )
+    return subprocess.run(app.command(), env=app.environment(), capture_output=True, text=True, timeout=60, check=False)
 
 
 def test_no_configuration_refuses_to_start_and_says_what_to_set() -> None:

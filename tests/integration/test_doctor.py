@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import io
-import re
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -92,7 +92,10 @@ def test_mismatched_issuer_fails_with_a_hint(provider: LocalProvider) -> None:
     status, output = doctor(environment(provider))
 
     assert status == 1
-    assert f"FAIL  discovery issuer '{provider.issuer}/' does not equal the configured issuer '{provider.issuer}'" in output
+    assert (
+        f"FAIL  discovery issuer '{provider.issuer}/' does not equal the configured issuer '{provider.issuer}'"
+        in output
+    )
     assert "trailing slash" in output
 
 
@@ -135,7 +138,12 @@ def test_command_line_exit_status_and_configuration_problems() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTH_")}
     result = subprocess.run(
         [sys.executable, "-m", "auth", "doctor", "--env-file", "", "--base-path", ""],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
     assert result.returncode == 1
@@ -150,8 +158,16 @@ def test_command_line_passes_for_a_healthy_setup(provider: LocalProvider) -> Non
     env["AUTH_SESION_TIMEOUT"] = "5m"  # a typo: a warning, not a failure
     result = subprocess.run(
         [sys.executable, "-m", "auth", "doctor", "--env-file", "", "--base-path", ""],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 problem(s), 1 warning(s)." in result.stdout
-    assert "WARN  AUTH_SESION_TIMEOUT is not a setting this app reads (did you mean AUTH_SESSION_TIMEOUT?)" in result.stdout
+    assert (
+        "WARN  AUTH_SESION_TIMEOUT is not a setting this app reads (did you mean AUTH_SESSION_TIMEOUT?)"
+        in result.stdout
+    )

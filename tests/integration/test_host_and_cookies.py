@@ -51,7 +51,9 @@ def test_the_whole_sign_in_works_when_started_at_another_host(provider: LocalPro
     assert session_cookies(done.headers.get_list("set-cookie"), auth.settings.cookie_name)
 
 
-def test_host_rewriting_proxy_cannot_cause_a_redirect_loop(provider: LocalProvider, caplog: pytest.LogCaptureFixture) -> None:
+def test_host_rewriting_proxy_cannot_cause_a_redirect_loop(
+    provider: LocalProvider, caplog: pytest.LogCaptureFixture
+) -> None:
     auth = build_auth({"local": provider})
     browser = client_for(auth, base_url="http://app-internal:8501")
     with caplog.at_level(logging.WARNING, logger="auth"):
@@ -64,7 +66,9 @@ def test_host_rewriting_proxy_cannot_cause_a_redirect_loop(provider: LocalProvid
 
 def test_default_ports_are_the_same_host(provider: LocalProvider) -> None:
     auth = build_auth({"local": provider}, AUTH_PUBLIC_URL="https://apps.example.com")
-    response = client_for(auth, base_url="https://apps.example.com:443").get("/auth/login", params={"provider": "local"})
+    response = client_for(auth, base_url="https://apps.example.com:443").get(
+        "/auth/login", params={"provider": "local"}
+    )
     assert response.headers["location"].startswith(provider.authorization_endpoint)
 
 
@@ -96,13 +100,20 @@ def test_https_root_deployment_uses_host_prefixed_cookies(provider: LocalProvide
 
 
 @pytest.mark.parametrize(
-    ("public_url", "cookie"), [("http://localhost:8501", "streamlit_auth"), ("https://apps.example.com/app", "streamlit_auth")]
+    ("public_url", "cookie"),
+    [("http://localhost:8501", "streamlit_auth"), ("https://apps.example.com/app", "streamlit_auth")],
 )
 def test_no_host_prefix_without_https_at_the_root(provider: LocalProvider, public_url: str, cookie: str) -> None:
-    from auth import Auth, load_settings  # noqa: PLC0415 - base path must be passed here
+    from auth import Auth, load_settings
 
-    env = {"AUTH_PROVIDERS": "local", "AUTH_LOCAL_ISSUER": provider.issuer, "AUTH_LOCAL_CLIENT_ID": "app",
-           "AUTH_LOCAL_CLIENT_SECRET": "s", "AUTH_COOKIE_SECRET": "x" * 32, "AUTH_PUBLIC_URL": public_url}
+    env = {
+        "AUTH_PROVIDERS": "local",
+        "AUTH_LOCAL_ISSUER": provider.issuer,
+        "AUTH_LOCAL_CLIENT_ID": "app",
+        "AUTH_LOCAL_CLIENT_SECRET": "s",
+        "AUTH_COOKIE_SECRET": "x" * 32,
+        "AUTH_PUBLIC_URL": public_url,
+    }
     settings = load_settings(env, base_path="/app" if public_url.endswith("/app") else "")
     assert Auth(settings).settings.cookie_name == cookie
 
@@ -112,7 +123,7 @@ def test_old_transaction_cookies_are_deleted_so_they_never_pile_up(provider: Loc
     browser = client_for(auth)
     for attempt in range(8):
         browser.get("/auth/login", params={"provider": "local"})
-        open_now = [name for name in browser.cookies.keys() if name.startswith("streamlit_auth_tx_")]
+        open_now = [name for name in browser.cookies if name.startswith("streamlit_auth_tx_")]
         assert len(open_now) == min(attempt + 1, MAX_OPEN_TRANSACTIONS)
 
 

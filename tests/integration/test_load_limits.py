@@ -35,8 +35,9 @@ def _reset(provider: LocalProvider) -> Iterator[None]:
 def test_full_capacity_answers_busy_at_once_instead_of_queueing(provider: LocalProvider) -> None:
     """Concurrency 2 + queue 4: of 10 callbacks against a stalled token endpoint, 4 are
     told "busy" while the first ones still wait on the provider."""
-    auth = build_auth({"local": provider}, AUTH_PROVIDER_CONCURRENCY="2", AUTH_RATE_LIMIT="off",
-                      AUTH_HTTP_TIMEOUT="60s")
+    auth = build_auth(
+        {"local": provider}, AUTH_PROVIDER_CONCURRENCY="2", AUTH_RATE_LIMIT="off", AUTH_HTTP_TIMEOUT="60s"
+    )
     assert (auth.http.capacity.concurrency, auth.http.capacity.queue) == (2, 4)
     callbacks = []
     with client_for(auth) as browser:

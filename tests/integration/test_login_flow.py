@@ -55,7 +55,9 @@ def test_sign_in_with_independent_provider_sets_signed_session_cookie(stack: Sta
     assert any(h.startswith(f"{COOKIE_NAME}_tx_") and "Max-Age=0" in h for h in set_cookie_headers(response))
 
 
-def test_sign_in_with_local_provider_uses_basic_auth_encoded_per_rfc6749(stack: Stack, browser: requests.Session) -> None:
+def test_sign_in_with_local_provider_uses_basic_auth_encoded_per_rfc6749(
+    stack: Stack, browser: requests.Session
+) -> None:
     callback = callback_from_local(browser, stack.app.url, "alice")
     response = browser.get(callback, allow_redirects=False)
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import pytest
 import requests
 
+from auth.identity import User
 from auth.secret import Secret
 from auth.session import SessionCookie
-from auth.identity import User
 from tests.support.app_process import AppProcess
 from tests.support.http_flow import query, start_login
 from tests.support.provider import LocalProvider, ProviderUser, google_users, keycloak_users
@@ -42,17 +42,35 @@ class Presets:
 @pytest.fixture(scope="module")
 def presets() -> Iterator[Presets]:
     keycloak_people = keycloak_users(KEYCLOAK_CLIENT) + [
-        ProviderUser(sub="c0ffee00-0000-4000-8000-000000000003", claims={
-            "email": "carol@other.example", "email_verified": True, "name": "Carol Other",
-            "preferred_username": "carol", "realm_access": {"roles": ["user"]}}),
-        ProviderUser(sub="c0ffee00-0000-4000-8000-000000000004", claims={
-            "email": "dave@example.com", "email_verified": False, "name": "Dave Unverified",
-            "preferred_username": "dave"}),
+        ProviderUser(
+            sub="c0ffee00-0000-4000-8000-000000000003",
+            claims={
+                "email": "carol@other.example",
+                "email_verified": True,
+                "name": "Carol Other",
+                "preferred_username": "carol",
+                "realm_access": {"roles": ["user"]},
+            },
+        ),
+        ProviderUser(
+            sub="c0ffee00-0000-4000-8000-000000000004",
+            claims={
+                "email": "dave@example.com",
+                "email_verified": False,
+                "name": "Dave Unverified",
+                "preferred_username": "dave",
+            },
+        ),
     ]
     with (
         LocalProvider(users=google_users(), client_id=GOOGLE_CLIENT, client_secret=SECRET) as google,
-        LocalProvider(users=keycloak_people, client_id=KEYCLOAK_CLIENT, client_secret=SECRET,
-                      issuer_path="/realms/demo", frontend_host="localhost") as keycloak,
+        LocalProvider(
+            users=keycloak_people,
+            client_id=KEYCLOAK_CLIENT,
+            client_secret=SECRET,
+            issuer_path="/realms/demo",
+            frontend_host="localhost",
+        ) as keycloak,
     ):
         cookie_secret = secrets.token_urlsafe(32)
         app = AppProcess({})
@@ -193,7 +211,7 @@ def test_user_of_a_disallowed_domain_gets_the_refusal_page_and_no_cookie(
     assert "Signed in at the provider as carol@other.example." in response.text
     assert "Sign in with a different account" in response.text
     assert not any(c.name == "streamlit_auth" for c in browser.cookies)
-    assert "detail=\"email domain other.example not allowed\"" in presets.app.output()
+    assert 'detail="email domain other.example not allowed"' in presets.app.output()
 
 
 def test_unverified_email_of_an_allowed_domain_is_refused(presets: Presets, browser: requests.Session) -> None:

@@ -52,7 +52,9 @@ def test_pages_and_static_files_are_served_while_the_provider_stalls(provider: L
         callbacks = []
         for _ in range(STALLED_CALLBACKS):
             with requests.Session() as browser:
-                start = browser.get(f"{app.url}/auth/login", params={"provider": "local"}, allow_redirects=False, timeout=10)
+                start = browser.get(
+                    f"{app.url}/auth/login", params={"provider": "local"}, allow_redirects=False, timeout=10
+                )
                 back = browser.get(start.headers["location"] + "&login_hint=alice", allow_redirects=False, timeout=10)
                 callbacks.append((back.headers["location"], dict(browser.cookies)))
         provider.token_fault, provider.slow_seconds = "slow", 8.0
@@ -62,8 +64,13 @@ def test_pages_and_static_files_are_served_while_the_provider_stalls(provider: L
 
         def complete(callback: tuple[str, dict[str, str]]) -> None:
             url, cookies = callback
-            response = requests.get(url.replace("localhost", "127.0.0.1"), cookies=cookies,
-                                    headers={"Host": f"localhost:{app.port}"}, allow_redirects=False, timeout=30)
+            response = requests.get(
+                url.replace("localhost", "127.0.0.1"),
+                cookies=cookies,
+                headers={"Host": f"localhost:{app.port}"},
+                allow_redirects=False,
+                timeout=30,
+            )
             with lock:
                 finished.append((next(order), response.status_code))
 
@@ -100,8 +107,10 @@ def test_default_public_url_follows_the_port_streamlit_serves_on(provider: Local
     with AppProcess(app_env(provider)) as app:
         start = requests.get(f"{app.url}/auth/login", params={"provider": "local"}, allow_redirects=False, timeout=10)
         assert query(start.headers["location"])["redirect_uri"] == f"http://localhost:{app.port}/auth/callback/local"
-        assert (f"event=public_url_default url=http://localhost:{app.port} detail=\"AUTH_PUBLIC_URL is not set"
-                in app.output())
+        assert (
+            f'event=public_url_default url=http://localhost:{app.port} detail="AUTH_PUBLIC_URL is not set'
+            in app.output()
+        )
         assert f"register http://localhost:{app.port}/auth/callback/local" in app.output()
 
 
@@ -114,8 +123,14 @@ def test_default_public_url_follows_streamlits_move_to_the_next_free_port(provid
             pass  # something else holds 8501: Streamlit moves on all the same
         with AppProcess(app_env(provider), pin_port=False) as app:
             assert app.port != 8501
-            start = requests.get(f"{app.url}/auth/login", params={"provider": "local"}, allow_redirects=False, timeout=10)
-            assert query(start.headers["location"])["redirect_uri"] == f"http://localhost:{app.port}/auth/callback/local"
+            start = requests.get(
+                f"{app.url}/auth/login", params={"provider": "local"}, allow_redirects=False, timeout=10
+            )
+            assert (
+                query(start.headers["location"])["redirect_uri"] == f"http://localhost:{app.port}/auth/callback/local"
+            )
             # Named in the start-up warning, or (if the port moved after it) in a later one.
-            assert (f"register http://localhost:{app.port}/auth/callback/local" in app.output()
-                    or f"event=public_url_changed url=http://localhost:{app.port}" in app.output())
+            assert (
+                f"register http://localhost:{app.port}/auth/callback/local" in app.output()
+                or f"event=public_url_changed url=http://localhost:{app.port}" in app.output()
+            )

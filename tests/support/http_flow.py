@@ -11,7 +11,9 @@ def query(url: str) -> dict[str, str]:
     return {key: values[-1] for key, values in parse_qs(urlsplit(url).query).items()}
 
 
-def start_login(browser: requests.Session, app_url: str, provider: str, next_path: str | None = "/") -> requests.Response:
+def start_login(
+    browser: requests.Session, app_url: str, provider: str, next_path: str | None = "/"
+) -> requests.Response:
     params = {"provider": provider}
     if next_path is not None:
         params["next"] = next_path
@@ -27,8 +29,9 @@ def callback_from_local(browser: requests.Session, app_url: str, user: str = "al
     return approved.headers["location"]
 
 
-def callback_from_mock(browser: requests.Session, app_url: str, user: str = "alice", next_path: str = "/",
-                       action: str | None = None) -> str:
+def callback_from_mock(
+    browser: requests.Session, app_url: str, user: str = "alice", next_path: str = "/", action: str | None = None
+) -> str:
     """Pick a predefined user on oidc-provider-mock's authorize form (or press Deny)."""
     login = start_login(browser, app_url, "mock", next_path)
     assert login.status_code == 302, login.text

@@ -45,9 +45,7 @@ def build_auth(providers: Mapping[str, LocalProvider], **settings: str) -> Auth:
 
 def client_for(auth: Auth, base_url: str = PUBLIC_URL, address: str = "198.51.100.7") -> TestClient:
     """A browser at ``address`` (for the rate limit), not following redirects."""
-    return TestClient(
-        Starlette(routes=auth.routes), base_url=base_url, follow_redirects=False, client=(address, 50000)
-    )
+    return TestClient(Starlette(routes=auth.routes), base_url=base_url, follow_redirects=False, client=(address, 50000))
 
 
 def query(url: str) -> dict[str, str]:
@@ -61,5 +59,8 @@ def path_and_query(url: str) -> str:
 
 def session_cookies(set_cookie_headers: list[str], name: str) -> list[str]:
     """Set-Cookie headers that set ``name`` to a non-empty value."""
-    return [h for h in set_cookie_headers if h.startswith(f"{name}=") and not h.startswith(f"{name}=;")
-            and not h.startswith(f'{name}="";')]
+    return [
+        h
+        for h in set_cookie_headers
+        if h.startswith(f"{name}=") and not h.startswith(f"{name}=;") and not h.startswith(f'{name}="";')
+    ]

@@ -530,7 +530,7 @@ class LocalProvider:
     def _run(self) -> None:
         try:
             asyncio.run(self._serve())
-        except BaseException as exc:  # noqa: BLE001 - reported by start(), thread must not die loudly
+        except BaseException as exc:
             self._startup_error = exc
         finally:
             self._ready.set()
@@ -605,9 +605,25 @@ class LocalProvider:
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "scopes_supported": ["openid", "profile", "email", "roles", "offline_access"],
             "grant_types_supported": ["authorization_code", "refresh_token"],
-            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "sid",
-                                 "email", "email_verified", "name", "preferred_username",
-                                 "given_name", "family_name", "picture", "hd", "groups"],
+            "claims_supported": [
+                "sub",
+                "iss",
+                "aud",
+                "exp",
+                "iat",
+                "auth_time",
+                "nonce",
+                "sid",
+                "email",
+                "email_verified",
+                "name",
+                "preferred_username",
+                "given_name",
+                "family_name",
+                "picture",
+                "hd",
+                "groups",
+            ],
         }
         if self.send_iss:
             doc["authorization_response_iss_parameter_supported"] = True
@@ -641,8 +657,12 @@ class LocalProvider:
         if user is not None:
             return self._approve(checked, user)
         if params.get("prompt") == "none":
-            return _redirect(checked.redirect_uri, error="login_required",
-                             error_description="No login_hint for prompt=none", state=checked.state)
+            return _redirect(
+                checked.redirect_uri,
+                error="login_required",
+                error_description="No login_hint for prompt=none",
+                state=checked.state,
+            )
         return self._login_page(params)
 
     async def _authorize_post(self, request: Request) -> Response:
@@ -680,13 +700,20 @@ class LocalProvider:
             return _html_page("Invalid request", "redirect_uri is not registered.", status=400)
         state = params.get("state")
         if params.get("response_type") != "code":
-            return _redirect(redirect_uri, error="unsupported_response_type",
-                             error_description="Only response_type=code is supported", state=state)
+            return _redirect(
+                redirect_uri,
+                error="unsupported_response_type",
+                error_description="Only response_type=code is supported",
+                state=state,
+            )
         challenge = params.get("code_challenge", "")
         if not challenge or params.get("code_challenge_method") != "S256":
-            return _redirect(redirect_uri, error="invalid_request",
-                             error_description="PKCE with code_challenge_method=S256 is required",
-                             state=state)
+            return _redirect(
+                redirect_uri,
+                error="invalid_request",
+                error_description="PKCE with code_challenge_method=S256 is required",
+                state=state,
+            )
         return _AuthorizeRequest(
             client_id=client_id,
             redirect_uri=redirect_uri,
@@ -698,8 +725,13 @@ class LocalProvider:
 
     def _authorize_error_redirect(self, req: _AuthorizeRequest, error: str) -> Response:
         description = self.authorize_error_description or f"Simulated {error} by LocalProvider"
-        return _redirect(req.redirect_uri, error=error, error_description=description, state=req.state,
-                         iss=self.issuer if self.send_iss else None)
+        return _redirect(
+            req.redirect_uri,
+            error=error,
+            error_description=description,
+            state=req.state,
+            iss=self.issuer if self.send_iss else None,
+        )
 
     def _find_user(self, hint: str | None) -> ProviderUser | None:
         """Match ``login_hint`` on ``sub``, then ``preferred_username`` or ``email``."""
@@ -722,14 +754,14 @@ class LocalProvider:
             sid=str(uuid.uuid4()),
             auth_time=self._now(),
         )
-        self._codes[code] = _Code(login=login, redirect_uri=req.redirect_uri,
-                                  code_challenge=req.code_challenge, issued=time.monotonic())
+        self._codes[code] = _Code(
+            login=login, redirect_uri=req.redirect_uri, code_challenge=req.code_challenge, issued=time.monotonic()
+        )
         return _redirect(req.redirect_uri, code=code, state=req.state, iss=self.issuer if self.send_iss else None)
 
     def _login_page(self, params: dict[str, str]) -> Response:
         hidden = "".join(
-            f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
-            for k, v in params.items()
+            f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">' for k, v in params.items()
         )
         buttons = "".join(
             f'<button type="submit" name="user" value="{html.escape(u.sub)}">{html.escape(_label(u))}</button>'
@@ -746,8 +778,7 @@ class LocalProvider:
         form = dict(pairs)
         authorization = request.headers.get("authorization", "")
         basic = authorization[:6].lower() == "basic "
-        auth_method = "client_secret_basic" if basic else (
-            "client_secret_post" if "client_secret" in form else "none")
+        auth_method = "client_secret_basic" if basic else ("client_secret_post" if "client_secret" in form else "none")
         self.token_requests.append({"form": form, "auth_method": auth_method})
 
         faulted = await self._fault(self.token_fault)
@@ -771,8 +802,7 @@ class LocalProvider:
             if err.status == 401 and basic:
                 response.headers["WWW-Authenticate"] = 'Basic realm="LocalProvider"'
             return response
-        return JSONResponse(self._issue_tokens(login),
-                            headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+        return JSONResponse(self._issue_tokens(login), headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
     def _authenticate_client(self, basic_header: str | None, form: dict[str, str]) -> str:
         """Client authentication per RFC 6749 §2.3.1 (Basic with form-urlencoded parts, or post)."""
@@ -828,8 +858,14 @@ class LocalProvider:
         if login is None or login.client_id != client_id:
             raise _OAuthError("invalid_grant", "Invalid refresh token")
         # A refreshed ID token carries no nonce (OIDC Core §12.2).
-        return _Login(sub=login.sub, client_id=login.client_id, scope=login.scope,
-                      nonce=None, sid=login.sid, auth_time=login.auth_time)
+        return _Login(
+            sub=login.sub,
+            client_id=login.client_id,
+            scope=login.scope,
+            nonce=None,
+            sid=login.sid,
+            auth_time=login.auth_time,
+        )
 
     def _issue_tokens(self, login: _Login) -> dict[str, Any]:
         user = self.users.get(login.sub)
@@ -852,7 +888,8 @@ class LocalProvider:
         access_claims.update({k: v for k, v in user.claims.items() if k in ROLE_CLAIMS})
         access_token = jwt.encode({"alg": "RS256", "kid": key.kid}, access_claims, key, algorithms=["RS256"])
         self._access_tokens[access_token] = _AccessGrant(
-            sub=user.sub, expires=time.monotonic() + self.access_token_lifetime)
+            sub=user.sub, expires=time.monotonic() + self.access_token_lifetime
+        )
 
         refresh_token = secrets.token_urlsafe(32)
         self._refresh_tokens[refresh_token] = login
@@ -870,17 +907,19 @@ class LocalProvider:
     def _id_token(self, login: _Login, user: ProviderUser, access_token: str, now: int, key: RSAKey) -> str:
         hidden = set(ROLE_CLAIMS) if not self.roles_in_id_token else set()
         claims: dict[str, Any] = {k: v for k, v in user.claims.items() if k not in hidden}
-        claims.update({
-            "iss": self.issuer,
-            "sub": user.sub,
-            "aud": login.client_id,
-            "azp": login.client_id,
-            "exp": now + self.id_token_lifetime,
-            "iat": now,
-            "auth_time": int(login.auth_time),
-            "sid": login.sid,
-            "at_hash": _half_hash(access_token),
-        })
+        claims.update(
+            {
+                "iss": self.issuer,
+                "sub": user.sub,
+                "aud": login.client_id,
+                "azp": login.client_id,
+                "exp": now + self.id_token_lifetime,
+                "iat": now,
+                "auth_time": int(login.auth_time),
+                "sid": login.sid,
+                "at_hash": _half_hash(access_token),
+            }
+        )
         if login.nonce is not None:
             claims["nonce"] = login.nonce
         claims.update(self.id_token_claims_override)

@@ -15,8 +15,9 @@ from auth.presets import ProviderSettings
 from auth.secret import Secret
 
 
-def provider(kind: str = "oidc", *, name: str = "corp", client_id: str = "my-app",
-             hosted_domains: tuple[str, ...] = ()) -> ProviderSettings:
+def provider(
+    kind: str = "oidc", *, name: str = "corp", client_id: str = "my-app", hosted_domains: tuple[str, ...] = ()
+) -> ProviderSettings:
     issuer = "https://accounts.google.com" if kind == "google" else "https://idp.example"
     return ProviderSettings(
         name=name,
@@ -80,9 +81,15 @@ def test_generic_provider_ignores_keycloak_nesting() -> None:
 
 def test_extra_claims_fill_but_never_override() -> None:
     id_claims = {**ID_CLAIMS, "email": "alice@example.com", "email_verified": True}
-    extra = {"sub": "attacker", "iss": "https://evil.example", "email": "mallory@evil.example",
-             "email_verified": False, "name": "Alice Liddell", "picture": "https://img/a.png",
-             "groups": ["staff"]}
+    extra = {
+        "sub": "attacker",
+        "iss": "https://evil.example",
+        "email": "mallory@evil.example",
+        "email_verified": False,
+        "name": "Alice Liddell",
+        "picture": "https://img/a.png",
+        "groups": ["staff"],
+    }
     identity = identity_from_claims(OIDC, id_claims, extra)
     assert identity.sub == "user-1"
     assert identity.issuer == "https://idp.example"
@@ -99,8 +106,14 @@ def test_extra_claims_provide_email_when_id_token_has_none() -> None:
 
 
 def test_identity_shape() -> None:
-    claims = {**ID_CLAIMS, "sid": "s-1", "auth_time": 1_700_000_000, "hd": "example.com",
-              "preferred_username": "alice", "access_token": "never"}
+    claims = {
+        **ID_CLAIMS,
+        "sid": "s-1",
+        "auth_time": 1_700_000_000,
+        "hd": "example.com",
+        "preferred_username": "alice",
+        "access_token": "never",
+    }
     assert identity_from_claims(OIDC, claims) == Identity(
         sub="user-1",
         issuer="https://idp.example",
@@ -120,8 +133,16 @@ def test_email_lower_cased(email: str) -> None:
 
 @pytest.mark.parametrize(
     ("value", "verified"),
-    [(True, True), ("true", True), (False, False), ("false", False), (None, False), ("yes", False),
-     (1, False), ("True ", False)],
+    [
+        (True, True),
+        ("true", True),
+        (False, False),
+        ("false", False),
+        (None, False),
+        ("yes", False),
+        (1, False),
+        ("True ", False),
+    ],
 )
 def test_email_verified(value: Any, verified: bool) -> None:
     claims = {**ID_CLAIMS, "email": "a@example.com"}
@@ -137,10 +158,24 @@ def test_email_verified_missing() -> None:
 # --- AccessPolicy ----------------------------------------------------------------------------
 
 
-def person(email: str | None = "alice@example.com", verified: bool = True, roles: tuple[str, ...] = (),
-           groups: tuple[str, ...] = (), hd: str | None = None) -> Identity:
-    return Identity(sub="user-1", issuer="https://idp.example", provider="corp", name="Alice", email=email,
-                    email_verified=verified, roles=roles, groups=groups, hosted_domain=hd)
+def person(
+    email: str | None = "alice@example.com",
+    verified: bool = True,
+    roles: tuple[str, ...] = (),
+    groups: tuple[str, ...] = (),
+    hd: str | None = None,
+) -> Identity:
+    return Identity(
+        sub="user-1",
+        issuer="https://idp.example",
+        provider="corp",
+        name="Alice",
+        email=email,
+        email_verified=verified,
+        roles=roles,
+        groups=groups,
+        hosted_domain=hd,
+    )
 
 
 def denied(rules: AccessRules, identity: Identity, settings: ProviderSettings = OIDC) -> AccessDenied:
@@ -153,8 +188,12 @@ def denied(rules: AccessRules, identity: Identity, settings: ProviderSettings = 
 
 @pytest.mark.parametrize(
     "identity",
-    [person(), person(email=None, verified=False), person(verified=False),
-     Identity(sub="x", issuer="https://i", provider="corp", name="x")],
+    [
+        person(),
+        person(email=None, verified=False),
+        person(verified=False),
+        Identity(sub="x", issuer="https://i", provider="corp", name="x"),
+    ],
 )
 def test_no_rules_admit_anyone(identity: Identity) -> None:
     assert AccessPolicy(AccessRules()).check(identity, OIDC) is None
@@ -176,8 +215,12 @@ def test_allowed_domain_refuses_missing_email() -> None:
 
 @pytest.mark.parametrize(
     ("email", "domain"),
-    [("bob@x.example.com", "x.example.com"), ("bob@example.com.evil.io", "example.com.evil.io"),
-     ("bob@notexample.com", "notexample.com"), ("example.com@evil.io", "evil.io")],
+    [
+        ("bob@x.example.com", "x.example.com"),
+        ("bob@example.com.evil.io", "example.com.evil.io"),
+        ("bob@notexample.com", "notexample.com"),
+        ("example.com@evil.io", "evil.io"),
+    ],
 )
 def test_allowed_domain_refuses_other_domains(email: str, domain: str) -> None:
     error = denied(AccessRules(allowed_domains=("example.com",)), person(email=email))
@@ -216,8 +259,12 @@ def test_required_roles_refused(roles: tuple[str, ...]) -> None:
 
 @pytest.mark.parametrize(
     ("required", "groups"),
-    [(("admins",), ("/admins",)), (("/admins",), ("admins",)), (("/admins",), ("/admins",)),
-     (("admins", "ops"), ("/staff", "ops"))],
+    [
+        (("admins",), ("/admins",)),
+        (("/admins",), ("admins",)),
+        (("/admins",), ("/admins",)),
+        (("admins", "ops"), ("/staff", "ops")),
+    ],
 )
 def test_required_groups_any_of_with_keycloak_paths(required: tuple[str, ...], groups: tuple[str, ...]) -> None:
     AccessPolicy(AccessRules(required_groups=required)).check(person(groups=groups), OIDC)
@@ -268,9 +315,18 @@ def test_no_hosted_domain_configured_ignores_hd() -> None:
 
 @pytest.mark.parametrize(
     "picture",
-    ["http://img.example/a.png", "/etc/passwd", "file:///etc/passwd", "data:image/png;base64,AAAA",
-     "https://", "javascript:alert(1)", "https://img.example/a b.png", 42, ["https://img.example/a.png"],
-     "https://img.example/" + "a" * 3000],
+    [
+        "http://img.example/a.png",
+        "/etc/passwd",
+        "file:///etc/passwd",
+        "data:image/png;base64,AAAA",
+        "https://",
+        "javascript:alert(1)",
+        "https://img.example/a b.png",
+        42,
+        ["https://img.example/a.png"],
+        "https://img.example/" + "a" * 3000,
+    ],
 )
 def test_picture_is_kept_only_as_an_https_url(picture: object) -> None:
     """Anything else could read a local file (st.image with a path) or load over plain http."""
@@ -279,6 +335,7 @@ def test_picture_is_kept_only_as_an_https_url(picture: object) -> None:
 
 
 def test_https_picture_is_kept() -> None:
-    identity = identity_from_claims(OIDC, {"sub": "u", "iss": "https://idp.example",
-                                               "picture": "https://img.example/a.png?s=96"})
+    identity = identity_from_claims(
+        OIDC, {"sub": "u", "iss": "https://idp.example", "picture": "https://img.example/a.png?s=96"}
+    )
     assert identity.picture == "https://img.example/a.png?s=96"

@@ -146,8 +146,13 @@ def test_issuer_missing() -> None:
 
 @pytest.mark.parametrize(
     "issuer",
-    ["login.corp.example", "ftp://login.corp.example", "https://", "https://login.corp.example/?tenant=1",
-     "https://login.corp.example#frag"],
+    [
+        "login.corp.example",
+        "ftp://login.corp.example",
+        "https://",
+        "https://login.corp.example/?tenant=1",
+        "https://login.corp.example#frag",
+    ],
 )
 def test_issuer_not_a_url_or_with_query(issuer: str) -> None:
     assert one_problem(corp_env(AUTH_CORP_ISSUER=issuer)) == (
@@ -177,9 +182,7 @@ def test_client_secret_missing() -> None:
 
 @pytest.mark.parametrize("scopes", ["email profile", "openidx,email"])
 def test_scopes_without_openid(scopes: str) -> None:
-    assert one_problem(corp_env(AUTH_CORP_SCOPES=scopes)) == (
-        f"AUTH_CORP_SCOPES must include 'openid', got {scopes!r}"
-    )
+    assert one_problem(corp_env(AUTH_CORP_SCOPES=scopes)) == (f"AUTH_CORP_SCOPES must include 'openid', got {scopes!r}")
 
 
 def test_scopes_space_or_comma_separated_deduplicated() -> None:
@@ -199,8 +202,7 @@ def test_kind_invalid() -> None:
 
 def test_token_auth_method_invalid() -> None:
     assert one_problem(corp_env(AUTH_CORP_TOKEN_AUTH_METHOD="private_key_jwt")) == (
-        "AUTH_CORP_TOKEN_AUTH_METHOD must be one of client_secret_basic, client_secret_post, "
-        "got 'private_key_jwt'"
+        "AUTH_CORP_TOKEN_AUTH_METHOD must be one of client_secret_basic, client_secret_post, got 'private_key_jwt'"
     )
 
 
@@ -248,8 +250,12 @@ def test_discovery_url_invalid(url: str) -> None:
 
 @pytest.mark.parametrize(
     "issuer",
-    ["http://login.corp.example", "http://10.0.0.5:8080/realms/x", "http://localhost.evil.example",
-     "http://127.0.0.1.evil.example"],
+    [
+        "http://login.corp.example",
+        "http://10.0.0.5:8080/realms/x",
+        "http://localhost.evil.example",
+        "http://127.0.0.1.evil.example",
+    ],
 )
 def test_http_issuer_on_remote_host_rejected(issuer: str) -> None:
     host = issuer.split("//")[1].split(":")[0].split("/")[0]
@@ -263,9 +269,14 @@ def test_http_discovery_url_on_remote_host_rejected() -> None:
 
 
 def test_keycloak_http_url_names_the_url_setting() -> None:
-    env = {"AUTH_PROVIDERS": "keycloak", "AUTH_KEYCLOAK_URL": "http://sso.corp.example",
-           "AUTH_KEYCLOAK_REALM": "r", "AUTH_KEYCLOAK_CLIENT_ID": "c", "AUTH_KEYCLOAK_CLIENT_SECRET": CORP_SECRET,
-           "AUTH_COOKIE_SECRET": COOKIE_SECRET}
+    env = {
+        "AUTH_PROVIDERS": "keycloak",
+        "AUTH_KEYCLOAK_URL": "http://sso.corp.example",
+        "AUTH_KEYCLOAK_REALM": "r",
+        "AUTH_KEYCLOAK_CLIENT_ID": "c",
+        "AUTH_KEYCLOAK_CLIENT_SECRET": CORP_SECRET,
+        "AUTH_COOKIE_SECRET": COOKIE_SECRET,
+    }
     assert one_problem(env) == f"AUTH_KEYCLOAK_URL {INSECURE_URL} 'sso.corp.example'"
 
 
@@ -289,9 +300,7 @@ def test_insecure_provider_hosts_takes_host_names_only(value: str) -> None:
     )
 
 
-@pytest.mark.parametrize(
-    "issuer", ["http://127.0.0.1:8080/realms/demo", "http://localhost:8080", "http://[::1]:9000"]
-)
+@pytest.mark.parametrize("issuer", ["http://127.0.0.1:8080/realms/demo", "http://localhost:8080", "http://[::1]:9000"])
 def test_http_issuer_on_loopback_accepted(issuer: str) -> None:
     assert load_settings(corp_env(AUTH_CORP_ISSUER=issuer)).providers[0].issuer == issuer
 
@@ -477,8 +486,17 @@ def test_dev_secret_rejected_on_public_url() -> None:
 
 @pytest.mark.parametrize(
     ("value", "seconds"),
-    [("600", 600.0), ("30s", 30.0), ("10m", 600.0), ("8h", 28800.0), ("1d", 86400.0), ("1.5h", 5400.0),
-     (" 10M ", 600.0), ("400d", 400 * 86400.0), ("1", 1.0)],
+    [
+        ("600", 600.0),
+        ("30s", 30.0),
+        ("10m", 600.0),
+        ("8h", 28800.0),
+        ("1d", 86400.0),
+        ("1.5h", 5400.0),
+        (" 10M ", 600.0),
+        ("400d", 400 * 86400.0),
+        ("1", 1.0),
+    ],
 )
 def test_session_timeout_forms(value: str, seconds: float) -> None:
     assert load_settings(google_env(AUTH_SESSION_TIMEOUT=value)).session_timeout == seconds
@@ -513,8 +531,17 @@ def test_http_timeout_invalid(value: str) -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("true", True), ("TRUE", True), ("1", True), ("yes", True), ("on", True),
-     ("false", False), ("0", False), ("no", False), ("Off", False)],
+    [
+        ("true", True),
+        ("TRUE", True),
+        ("1", True),
+        ("yes", True),
+        ("on", True),
+        ("false", False),
+        ("0", False),
+        ("no", False),
+        ("Off", False),
+    ],
 )
 def test_cookie_secure_parsing(value: str, expected: bool) -> None:
     assert load_settings(google_env(AUTH_COOKIE_SECURE=value)).cookie_secure is expected
@@ -625,8 +652,9 @@ def test_single_problem_wording() -> None:
 
 
 def test_client_secret_never_in_error_text_with_many_problems() -> None:
-    env = corp_env(AUTH_CORP_ISSUER="http://login.corp.example", AUTH_CORP_KIND="bogus",
-                   AUTH_COOKIE_SECRET="Qq1-tiny-secret")
+    env = corp_env(
+        AUTH_CORP_ISSUER="http://login.corp.example", AUTH_CORP_KIND="bogus", AUTH_COOKIE_SECRET="Qq1-tiny-secret"
+    )
     problems = problems_of(env)
     assert len(problems) == 3
 
@@ -736,8 +764,12 @@ def test_google_several_hosted_domains() -> None:
     assert provider.authorization_params()["hd"] == "*"
 
 
-KEYCLOAK = {"AUTH_PROVIDERS": "keycloak", "AUTH_KEYCLOAK_CLIENT_ID": "app",
-            "AUTH_KEYCLOAK_CLIENT_SECRET": CORP_SECRET, "AUTH_COOKIE_SECRET": COOKIE_SECRET}
+KEYCLOAK = {
+    "AUTH_PROVIDERS": "keycloak",
+    "AUTH_KEYCLOAK_CLIENT_ID": "app",
+    "AUTH_KEYCLOAK_CLIENT_SECRET": CORP_SECRET,
+    "AUTH_COOKIE_SECRET": COOKIE_SECRET,
+}
 
 
 @pytest.mark.parametrize("url", ["https://sso.example.com", "https://sso.example.com/"])
@@ -758,9 +790,11 @@ def test_keycloak_issuer_alone() -> None:
 
 @pytest.mark.parametrize(
     "extra",
-    [{"AUTH_KEYCLOAK_URL": "https://sso.example.com"},
-     {"AUTH_KEYCLOAK_REALM": "staff"},
-     {"AUTH_KEYCLOAK_URL": "https://sso.example.com", "AUTH_KEYCLOAK_REALM": "staff"}],
+    [
+        {"AUTH_KEYCLOAK_URL": "https://sso.example.com"},
+        {"AUTH_KEYCLOAK_REALM": "staff"},
+        {"AUTH_KEYCLOAK_URL": "https://sso.example.com", "AUTH_KEYCLOAK_REALM": "staff"},
+    ],
 )
 def test_keycloak_issuer_plus_url_or_realm(extra: dict[str, str]) -> None:
     env = {**KEYCLOAK, "AUTH_KEYCLOAK_ISSUER": "https://sso.example.com/realms/x", **extra}
@@ -790,8 +824,13 @@ def test_discovery_url_default_and_override() -> None:
 @pytest.mark.parametrize(("name", "label"), [("corp", "Corp"), ("corp_sso", "Corp Sso"), ("okta", "Okta")])
 def test_label_defaults_to_title_cased_name(name: str, label: str) -> None:
     prefix = f"AUTH_{name.upper()}_"
-    env = {"AUTH_PROVIDERS": name, f"{prefix}ISSUER": "https://login.corp.example",
-           f"{prefix}CLIENT_ID": "id", f"{prefix}CLIENT_SECRET": CORP_SECRET, "AUTH_COOKIE_SECRET": COOKIE_SECRET}
+    env = {
+        "AUTH_PROVIDERS": name,
+        f"{prefix}ISSUER": "https://login.corp.example",
+        f"{prefix}CLIENT_ID": "id",
+        f"{prefix}CLIENT_SECRET": CORP_SECRET,
+        "AUTH_COOKIE_SECRET": COOKIE_SECRET,
+    }
     provider = load_settings(env).providers[0]
     assert (provider.kind, provider.label) == ("oidc", label)
 
@@ -802,9 +841,15 @@ def test_label_and_icon_override() -> None:
 
 
 def test_keycloak_kind_on_provider_named_corp() -> None:
-    env = {"AUTH_PROVIDERS": "corp", "AUTH_CORP_KIND": "Keycloak", "AUTH_CORP_URL": "https://sso.corp.example/",
-           "AUTH_CORP_REALM": "staff", "AUTH_CORP_CLIENT_ID": "app", "AUTH_CORP_CLIENT_SECRET": CORP_SECRET,
-           "AUTH_COOKIE_SECRET": COOKIE_SECRET}
+    env = {
+        "AUTH_PROVIDERS": "corp",
+        "AUTH_CORP_KIND": "Keycloak",
+        "AUTH_CORP_URL": "https://sso.corp.example/",
+        "AUTH_CORP_REALM": "staff",
+        "AUTH_CORP_CLIENT_ID": "app",
+        "AUTH_CORP_CLIENT_SECRET": CORP_SECRET,
+        "AUTH_COOKIE_SECRET": COOKIE_SECRET,
+    }
     settings = load_settings(env)
     provider = settings.providers[0]
     assert (provider.name, provider.kind, provider.label) == ("corp", "keycloak", "Keycloak")
@@ -813,10 +858,19 @@ def test_keycloak_kind_on_provider_named_corp() -> None:
 
 
 def test_google_kind_on_provider_named_work() -> None:
-    env = {"AUTH_PROVIDERS": "work", "AUTH_WORK_KIND": "google", "AUTH_WORK_CLIENT_ID": "id",
-           "AUTH_WORK_CLIENT_SECRET": GOOGLE_SECRET, "AUTH_COOKIE_SECRET": COOKIE_SECRET}
+    env = {
+        "AUTH_PROVIDERS": "work",
+        "AUTH_WORK_KIND": "google",
+        "AUTH_WORK_CLIENT_ID": "id",
+        "AUTH_WORK_CLIENT_SECRET": GOOGLE_SECRET,
+        "AUTH_COOKIE_SECRET": COOKIE_SECRET,
+    }
     provider = load_settings(env).providers[0]
-    assert (provider.kind, provider.issuer, provider.prompt) == ("google", "https://accounts.google.com", "select_account")
+    assert (provider.kind, provider.issuer, provider.prompt) == (
+        "google",
+        "https://accounts.google.com",
+        "select_account",
+    )
     assert provider.accepted_issuers == ("https://accounts.google.com", "accounts.google.com")
 
 
@@ -833,9 +887,7 @@ def test_typo_warning_suggests_the_setting() -> None:
 
 def test_setting_of_unconfigured_provider_is_ignored() -> None:
     settings = load_settings(google_env(AUTH_KEYCLOAK_URL="https://sso.example.com"))
-    assert settings.warnings == (
-        "AUTH_KEYCLOAK_URL is ignored: provider 'keycloak' is not in AUTH_PROVIDERS",
-    )
+    assert settings.warnings == ("AUTH_KEYCLOAK_URL is ignored: provider 'keycloak' is not in AUTH_PROVIDERS",)
 
 
 def test_unrelated_variables_give_no_warning() -> None:
@@ -847,9 +899,7 @@ def test_unrelated_variables_give_no_warning() -> None:
 
 def test_read_environment_real_environment_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     dotenv = tmp_path / ".env"
-    dotenv.write_text(
-        "AUTH_TEST_BOTH=from-dotenv\nAUTH_TEST_DOTENV_ONLY=dotenv-value\n", encoding="utf-8"
-    )
+    dotenv.write_text("AUTH_TEST_BOTH=from-dotenv\nAUTH_TEST_DOTENV_ONLY=dotenv-value\n", encoding="utf-8")
     monkeypatch.setenv("AUTH_TEST_BOTH", "from-environment")
     monkeypatch.delenv("AUTH_TEST_DOTENV_ONLY", raising=False)
     merged = read_environment(dotenv)
@@ -869,7 +919,7 @@ def test_read_environment_without_dotenv_file(tmp_path: Path, monkeypatch: pytes
 
 def test_secret_hides_its_value() -> None:
     secret = Secret("hunter2-very-secret")
-    for shown in (str(secret), repr(secret), f"{secret}", f"{secret!r}", "%s" % secret, str([secret])):
+    for shown in (str(secret), repr(secret), f"{secret}", f"{secret!r}", "%s" % secret, str([secret])):  # noqa: UP031 - %-formatting is what this checks
         assert "hunter2" not in shown
     assert secret.value == "hunter2-very-secret"
     assert len(secret) == 19

@@ -202,12 +202,16 @@ def test_keycloak_bootstraps_an_admin_with_the_26_variables(keycloak_env: dict[s
     assert keycloak_env.get("KC_BOOTSTRAP_ADMIN_PASSWORD")
 
 
-def test_keycloak_uses_no_removed_or_deprecated_options(
-    keycloak: dict[str, Any], keycloak_env: dict[str, Any]
-) -> None:
+def test_keycloak_uses_no_removed_or_deprecated_options(keycloak: dict[str, Any], keycloak_env: dict[str, Any]) -> None:
     assert not REMOVED_KEYCLOAK_ENV & set(keycloak_env)
-    removed_flags = {"--hostname-url", "--hostname-admin-url", "--hostname-port", "--proxy",
-                     "--hostname-strict-backchannel", "--hostname-strict-https"}
+    removed_flags = {
+        "--hostname-url",
+        "--hostname-admin-url",
+        "--hostname-port",
+        "--proxy",
+        "--hostname-strict-backchannel",
+        "--hostname-strict-https",
+    }
     assert not {arg.split("=", 1)[0] for arg in command_args(keycloak)} & removed_flags
 
 
@@ -442,9 +446,7 @@ def test_demo_users_can_sign_in_without_extra_steps(users: dict[str, dict[str, A
         assert user.get("realmRoles"), name
 
 
-def test_alice_is_an_admin_and_bob_and_carol_are_not(
-    realm: dict[str, Any], users: dict[str, dict[str, Any]]
-) -> None:
+def test_alice_is_an_admin_and_bob_and_carol_are_not(realm: dict[str, Any], users: dict[str, dict[str, Any]]) -> None:
     assert {"admin", "user"} <= effective_realm_roles(realm, users["alice"])
     assert "/admins" in users["alice"]["groups"]
     for name in ("bob", "carol"):
@@ -495,8 +497,12 @@ def test_dockerfile_serves_streamlit_on_8501(dockerfile: list[tuple[str, str]]) 
     assert instructions(dockerfile, "EXPOSE") == ["8501"]
     cmd = json.loads(instructions(dockerfile, "CMD")[-1])
     assert cmd == [
-        "streamlit", "run", "app.py",
-        "--server.address=0.0.0.0", "--server.port=8501", "--server.headless=true",
+        "streamlit",
+        "run",
+        "app.py",
+        "--server.address=0.0.0.0",
+        "--server.port=8501",
+        "--server.headless=true",
     ]
 
 

@@ -15,10 +15,9 @@ from auth.oidc import encode_client_secret_basic
 
 
 def test_plain_values_unquoted_in_order() -> None:
-    assert format_fields(event="login", provider="google", sub="1234", email="a.b+c@example.com",
-                         path="/app/x", status=200) == (
-        "event=login provider=google sub=1234 email=a.b+c@example.com path=/app/x status=200"
-    )
+    assert format_fields(
+        event="login", provider="google", sub="1234", email="a.b+c@example.com", path="/app/x", status=200
+    ) == ("event=login provider=google sub=1234 email=a.b+c@example.com path=/app/x status=200")
 
 
 @pytest.mark.parametrize(
@@ -48,8 +47,16 @@ def test_none_and_empty_dropped_but_zero_and_false_kept() -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["a\nb", "a\r\nb", "a\rb", "x\n\nevent=forged", "x\x85event=forged", "x\u2028event=forged",
-     "x\u2029y", "x\x0by\x0cz\x1c\x1d\x1e"],
+    [
+        "a\nb",
+        "a\r\nb",
+        "a\rb",
+        "x\n\nevent=forged",
+        "x\x85event=forged",
+        "x\u2028event=forged",
+        "x\u2029y",
+        "x\x0by\x0cz\x1c\x1d\x1e",
+    ],
 )
 def test_output_is_always_one_line(value: str) -> None:
     """Every character str.splitlines() breaks on (NEL, U+2028, U+2029, VT, FF, FS…) is escaped."""

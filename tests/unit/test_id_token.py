@@ -44,8 +44,9 @@ class KeySource:
 
 
 def validator(issuers: tuple[str, ...] = (ISSUER,), leeway: float = 60.0) -> IdTokenValidator:
-    return IdTokenValidator(issuers=issuers, client_id=CLIENT_ID, algorithms=("RS256",), leeway=leeway,
-                            clock=lambda: NOW)
+    return IdTokenValidator(
+        issuers=issuers, client_id=CLIENT_ID, algorithms=("RS256",), leeway=leeway, clock=lambda: NOW
+    )
 
 
 def claims(**overrides: Any) -> dict[str, Any]:
@@ -68,8 +69,9 @@ def source(keys: dict[str, RSAKey]) -> KeySource:
     return KeySource(KeySet([keys["k1"]]))
 
 
-def rejected(token: str, source: Callable[[bool], KeySet], *, nonce: str = NONCE,
-             check: IdTokenValidator | None = None) -> str:
+def rejected(
+    token: str, source: Callable[[bool], KeySet], *, nonce: str = NONCE, check: IdTokenValidator | None = None
+) -> str:
     with pytest.raises(InvalidIdToken) as caught:
         (check or validator()).validate(token, source, nonce)
     assert caught.value.status == 400
@@ -281,11 +283,10 @@ def test_malformed_token_is_invalid_id_token(source: KeySource, token: str) -> N
     assert source.calls == []
 
 
-@pytest.mark.parametrize(
-    "payload", [b"[1]", b"not json", b'"a string"', b"1"]
-)
-def test_signed_non_object_payload_is_invalid_id_token(keys: dict[str, RSAKey], source: KeySource,
-                                                      payload: bytes) -> None:
+@pytest.mark.parametrize("payload", [b"[1]", b"not json", b'"a string"', b"1"])
+def test_signed_non_object_payload_is_invalid_id_token(
+    keys: dict[str, RSAKey], source: KeySource, payload: bytes
+) -> None:
     token = jws.serialize_compact({"alg": "RS256", "kid": "k1"}, payload, keys["k1"])
     assert rejected(token, source).startswith("ID token could not be verified (")
 

@@ -92,8 +92,13 @@ def redirect_query(response: requests.Response) -> dict[str, str]:
 def exchange(
     provider: LocalProvider, http: requests.Session, code: str, verifier: str, **overrides: str
 ) -> requests.Response:
-    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI,
-            "code_verifier": verifier, **overrides}
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": REDIRECT_URI,
+        "code_verifier": verifier,
+        **overrides,
+    }
     return http.post(provider.token_endpoint, data=form, headers=basic(CLIENT_ID, CLIENT_SECRET), timeout=5)
 
 
@@ -114,8 +119,7 @@ def test_discovery_with_issuer_path(provider: LocalProvider, http: requests.Sess
     assert provider.discovery_url == provider.issuer + "/.well-known/openid-configuration"
     doc = http.get(provider.discovery_url, timeout=5).json()
     assert doc["issuer"] == provider.issuer
-    for name in ("authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri",
-                 "end_session_endpoint"):
+    for name in ("authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri", "end_session_endpoint"):
         assert doc[name].startswith(provider.issuer + "/"), name
     assert doc["code_challenge_methods_supported"] == ["S256"]
     assert doc["id_token_signing_alg_values_supported"] == ["RS256"]
@@ -126,13 +130,19 @@ def test_discovery_with_issuer_path(provider: LocalProvider, http: requests.Sess
 
 def test_google_shape_without_issuer_path() -> None:
     secret = "p@ss w/rd:+"  # proves Basic credentials are form-urlencoded before base64
-    with LocalProvider(users=google_users(), client_id=CLIENT_ID, client_secret=secret) as provider, \
-            requests.Session() as http:
+    with (
+        LocalProvider(users=google_users(), client_id=CLIENT_ID, client_secret=secret) as provider,
+        requests.Session() as http,
+    ):
         assert provider.issuer == f"http://127.0.0.1:{provider.port}"
         assert http.get(provider.discovery_url, timeout=5).json()["issuer"] == provider.issuer
         code, verifier = authorize(provider, http, login_hint="ann@corp.example")
-        form = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI,
-                "code_verifier": verifier}
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT_URI,
+            "code_verifier": verifier,
+        }
         response = http.post(provider.token_endpoint, data=form, headers=basic(CLIENT_ID, secret), timeout=5)
         assert response.status_code == 200, response.text
         claims = verify(provider, http, response.json()["id_token"]).claims
@@ -176,8 +186,9 @@ def test_full_code_flow(provider: LocalProvider, http: requests.Session) -> None
     assert access["aud"] == "account" and access["azp"] == CLIENT_ID
     assert access["sub"] == ALICE_SUB and access["scope"] == "openid email profile"
 
-    userinfo = http.get(provider.userinfo_endpoint, timeout=5,
-                        headers={"Authorization": f"Bearer {body['access_token']}"})
+    userinfo = http.get(
+        provider.userinfo_endpoint, timeout=5, headers={"Authorization": f"Bearer {body['access_token']}"}
+    )
     assert userinfo.status_code == 200
     assert userinfo.json()["sub"] == ALICE_SUB and userinfo.json()["email"] == "alice@example.com"
     assert provider.userinfo_hits == 1
@@ -191,16 +202,26 @@ def test_full_code_flow(provider: LocalProvider, http: requests.Session) -> None
 
 def test_refresh_token_grant(provider: LocalProvider, http: requests.Session) -> None:
     refresh = tokens(provider, http)["refresh_token"]
-    response = http.post(provider.token_endpoint, headers=basic(CLIENT_ID, CLIENT_SECRET), timeout=5,
-                         data={"grant_type": "refresh_token", "refresh_token": refresh})
+    response = http.post(
+        provider.token_endpoint,
+        headers=basic(CLIENT_ID, CLIENT_SECRET),
+        timeout=5,
+        data={"grant_type": "refresh_token", "refresh_token": refresh},
+    )
     assert response.status_code == 200, response.text
     assert "nonce" not in verify(provider, http, response.json()["id_token"]).claims
 
 
 def test_client_secret_post(provider: LocalProvider, http: requests.Session) -> None:
     code, verifier = authorize(provider, http)
-    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI,
-            "code_verifier": verifier, "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": REDIRECT_URI,
+        "code_verifier": verifier,
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+    }
     response = http.post(provider.token_endpoint, data=form, timeout=5)
     assert response.status_code == 200, response.text
     assert provider.token_requests[-1]["auth_method"] == "client_secret_post"
@@ -229,13 +250,13 @@ def test_redirect_uri_must_match(provider: LocalProvider, http: requests.Session
 @pytest.mark.parametrize("how", ["basic", "post"])
 def test_wrong_secret_is_invalid_client(provider: LocalProvider, http: requests.Session, how: str) -> None:
     code, verifier = authorize(provider, http)
-    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI,
-            "code_verifier": verifier}
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI, "code_verifier": verifier}
     if how == "basic":
         response = http.post(provider.token_endpoint, data=form, headers=basic(CLIENT_ID, "nope"), timeout=5)
     else:
-        response = http.post(provider.token_endpoint, timeout=5,
-                             data={**form, "client_id": CLIENT_ID, "client_secret": "nope"})
+        response = http.post(
+            provider.token_endpoint, timeout=5, data={**form, "client_id": CLIENT_ID, "client_secret": "nope"}
+        )
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_client"
 
@@ -259,8 +280,7 @@ def test_token_fault_invalid_grant(provider: LocalProvider, http: requests.Sessi
 def test_token_fault_slow(provider: LocalProvider, http: requests.Session) -> None:
     code, verifier = authorize(provider, http)
     provider.token_fault, provider.slow_seconds = "slow", 2.0
-    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI,
-            "code_verifier": verifier}
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI, "code_verifier": verifier}
     with pytest.raises(requests.Timeout):
         http.post(provider.token_endpoint, data=form, headers=basic(CLIENT_ID, CLIENT_SECRET), timeout=0.3)
     # The stalled request does not block others.
@@ -299,10 +319,20 @@ def test_stop_interrupts_slow_wait() -> None:
 
 def test_authorize_error(provider: LocalProvider, http: requests.Session) -> None:
     provider.authorize_error = "access_denied"
-    response = http.get(provider.authorization_endpoint, allow_redirects=False, timeout=5, params={
-        "client_id": CLIENT_ID, "redirect_uri": REDIRECT_URI, "response_type": "code", "state": "s9",
-        "code_challenge": create_s256_code_challenge("v" * 43), "code_challenge_method": "S256",
-        "login_hint": "alice"})
+    response = http.get(
+        provider.authorization_endpoint,
+        allow_redirects=False,
+        timeout=5,
+        params={
+            "client_id": CLIENT_ID,
+            "redirect_uri": REDIRECT_URI,
+            "response_type": "code",
+            "state": "s9",
+            "code_challenge": create_s256_code_challenge("v" * 43),
+            "code_challenge_method": "S256",
+            "login_hint": "alice",
+        },
+    )
     assert response.status_code == 302
     query = redirect_query(response)
     assert query["error"] == "access_denied" and query["state"] == "s9" and "code" not in query
@@ -312,22 +342,30 @@ def test_authorize_validation(provider: LocalProvider, http: requests.Session) -
     base = {"client_id": CLIENT_ID, "redirect_uri": REDIRECT_URI, "response_type": "code", "state": "s"}
     no_pkce = http.get(provider.authorization_endpoint, params=base, allow_redirects=False, timeout=5)
     assert no_pkce.status_code == 302 and redirect_query(no_pkce)["error"] == "invalid_request"
-    unknown = http.get(provider.authorization_endpoint, params={**base, "client_id": "evil"},
-                       allow_redirects=False, timeout=5)
+    unknown = http.get(
+        provider.authorization_endpoint, params={**base, "client_id": "evil"}, allow_redirects=False, timeout=5
+    )
     assert unknown.status_code == 400 and "Unknown client" in unknown.text
 
 
 def test_login_page_and_post(provider: LocalProvider, http: requests.Session) -> None:
     verifier = secrets.token_urlsafe(48)
-    params = {"client_id": CLIENT_ID, "redirect_uri": REDIRECT_URI, "response_type": "code",
-              "scope": "openid", "state": "st-1", "code_challenge": create_s256_code_challenge(verifier),
-              "code_challenge_method": "S256"}
+    params = {
+        "client_id": CLIENT_ID,
+        "redirect_uri": REDIRECT_URI,
+        "response_type": "code",
+        "scope": "openid",
+        "state": "st-1",
+        "code_challenge": create_s256_code_challenge(verifier),
+        "code_challenge_method": "S256",
+    }
     page = http.get(provider.authorization_endpoint, params=params, timeout=5)
     assert page.status_code == 200
     assert "Sign in to Local Provider" in page.text
     assert f'<button type="submit" name="user" value="{ALICE_SUB}">alice</button>' in page.text
-    response = http.post(provider.authorization_endpoint, data={**params, "user": ALICE_SUB},
-                         allow_redirects=False, timeout=5)
+    response = http.post(
+        provider.authorization_endpoint, data={**params, "user": ALICE_SUB}, allow_redirects=False, timeout=5
+    )
     assert response.status_code == 302
     code = redirect_query(response)["code"]
     body = exchange(provider, http, code, verifier).json()
@@ -386,8 +424,9 @@ def test_roles_only_in_access_token(provider: LocalProvider, http: requests.Sess
     assert access["realm_access"] == {"roles": ["admin", "user"]}
     assert access["resource_access"] == {CLIENT_ID: {"roles": ["editor"]}}
     assert access["groups"] == ["admins"]
-    userinfo = http.get(provider.userinfo_endpoint, timeout=5,
-                        headers={"Authorization": f"Bearer {body['access_token']}"}).json()
+    userinfo = http.get(
+        provider.userinfo_endpoint, timeout=5, headers={"Authorization": f"Bearer {body['access_token']}"}
+    ).json()
     assert userinfo["groups"] == ["admins"] and "realm_access" not in userinfo
 
 
@@ -397,8 +436,12 @@ def test_userinfo_rejects_bad_token(provider: LocalProvider, http: requests.Sess
 
 
 def test_end_session(provider: LocalProvider, http: requests.Session) -> None:
-    response = http.get(provider.end_session_endpoint, allow_redirects=False, timeout=5,
-                        params={"post_logout_redirect_uri": REDIRECT_URI, "state": "bye"})
+    response = http.get(
+        provider.end_session_endpoint,
+        allow_redirects=False,
+        timeout=5,
+        params={"post_logout_redirect_uri": REDIRECT_URI, "state": "bye"},
+    )
     assert response.status_code == 302 and redirect_query(response) == {"state": "bye"}
     page = http.get(provider.end_session_endpoint, timeout=5)
     assert page.status_code == 200 and "Signed out" in page.text

@@ -9,8 +9,17 @@ from auth.redirects import safe_next_path
 
 @pytest.mark.parametrize(
     "value",
-    ["/", "/admin", "/admin?x=1&y=2", "/page#frag", "/%0d%0aSet-Cookie:x", "/authors", "/a/b/c",
-     "/admin?next=https://evil.example", "/" + "a" * 2047],
+    [
+        "/",
+        "/admin",
+        "/admin?x=1&y=2",
+        "/page#frag",
+        "/%0d%0aSet-Cookie:x",
+        "/authors",
+        "/a/b/c",
+        "/admin?next=https://evil.example",
+        "/" + "a" * 2047,
+    ],
 )
 def test_accepted_at_root(value: str) -> None:
     assert safe_next_path(value) == value
@@ -65,8 +74,20 @@ def test_accepted_under_base_path(value: str) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    [None, "", "/", "/other", "/application", "/app/auth/logout", "/app/auth/callback", "/app/auth",
-     "/app/../admin", "//evil.example/app", "https://evil.example/app/", "/auth/login"],
+    [
+        None,
+        "",
+        "/",
+        "/other",
+        "/application",
+        "/app/auth/logout",
+        "/app/auth/callback",
+        "/app/auth",
+        "/app/../admin",
+        "//evil.example/app",
+        "https://evil.example/app/",
+        "/auth/login",
+    ],
 )
 def test_rejected_under_base_path(value: str | None) -> None:
     assert safe_next_path(value, "/app") == "/app/"

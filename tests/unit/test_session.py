@@ -11,12 +11,12 @@ import pytest
 from itsdangerous import BadSignature, TimestampSigner
 
 from auth.errors import SessionTooLarge
+from auth.identity import Identity, User
 from auth.secret import Secret
-from tests.support.clock import T0, Clock
 from auth.session import ESSENTIAL_CLAIMS, OPTIONAL_CLAIMS_BY_DROP_ORDER, SessionCookie, user_from_payload
 from auth.signing import SESSION_SALT, TRANSACTION_SALT, TimedSigner
 from auth.transaction import LoginTransaction, TransactionCookies
-from auth.identity import Identity, User
+from tests.support.clock import T0, Clock
 
 TIMEOUT = 600
 NAME = "streamlit_auth"
@@ -105,8 +105,10 @@ def test_name_fallback_order(cookie: SessionCookie, claims: dict[str, str], name
 # --- expiry ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("elapsed", "signed_in"), [(0, True), (TIMEOUT - 1, True), (TIMEOUT, True),
-                                                    (TIMEOUT + 1, False), (10 * TIMEOUT, False)])
+@pytest.mark.parametrize(
+    ("elapsed", "signed_in"),
+    [(0, True), (TIMEOUT - 1, True), (TIMEOUT, True), (TIMEOUT + 1, False), (10 * TIMEOUT, False)],
+)
 def test_expiry_with_injected_clock(cookie: SessionCookie, clock: Clock, elapsed: int, signed_in: bool) -> None:
     value = cookie.issue(as_identity(IDENTITY)).value
     clock.now = T0 + elapsed
@@ -237,12 +239,26 @@ def test_signed_payload_of_wrong_shape_is_signed_out(
 
 
 def test_optional_claims_of_wrong_type_are_ignored(cookie: SessionCookie, secret: Secret, clock: Clock) -> None:
-    payload = {"sub": "u", "iss": "https://i", "provider": "p", "email": 5, "email_verified": "true",
-               "roles": "admin", "groups": ["ok", 3], "auth_time": True, "name": ["x"]}
+    payload = {
+        "sub": "u",
+        "iss": "https://i",
+        "provider": "p",
+        "email": 5,
+        "email_verified": "true",
+        "roles": "admin",
+        "groups": ["ok", 3],
+        "auth_time": True,
+        "name": ["x"],
+    }
     user = cookie.verify(TimedSigner([secret], SESSION_SALT, clock).sign(payload))
     assert user is not None
     assert (user.email, user.email_verified, user.roles, user.groups, user.auth_time, user.name) == (
-        None, False, (), ("ok",), None, "u"
+        None,
+        False,
+        (),
+        ("ok",),
+        None,
+        "u",
     )
 
 
@@ -253,7 +269,12 @@ def test_provider_or_issuer_not_accepted(secret: Secret, clock: Clock) -> None:
     assert cookie.verify(cookie.issue(as_identity({**base, "iss": "https://accounts.google.com"})).value) is not None
     assert cookie.verify(cookie.issue(as_identity({**base, "iss": "accounts.google.com"})).value) is not None
     assert cookie.verify(cookie.issue(as_identity({**base, "iss": "https://evil.example"})).value) is None
-    assert cookie.verify(cookie.issue(as_identity({"sub": "u", "provider": "keycloak", "iss": "https://accounts.google.com"})).value) is None
+    assert (
+        cookie.verify(
+            cookie.issue(as_identity({"sub": "u", "provider": "keycloak", "iss": "https://accounts.google.com"})).value
+        )
+        is None
+    )
 
 
 # --- issue(): allow-list and size ------------------------------------------------------
@@ -273,10 +294,21 @@ def test_cookie_keeps_exactly_the_identity_claims(cookie: SessionCookie, secret:
 
 
 def test_issue_leaves_out_empty_values(cookie: SessionCookie, secret: Secret, clock: Clock) -> None:
-    identity = {"sub": "u", "iss": "https://i", "provider": "p", "email": "", "name": None, "roles": [],
-                "groups": (), "picture": "https://img/p.png"}
+    identity = {
+        "sub": "u",
+        "iss": "https://i",
+        "provider": "p",
+        "email": "",
+        "name": None,
+        "roles": [],
+        "groups": (),
+        "picture": "https://img/p.png",
+    }
     assert _payload(secret, clock, cookie.issue(as_identity(identity)).value) == {
-        "sub": "u", "iss": "https://i", "provider": "p", "picture": "https://img/p.png"
+        "sub": "u",
+        "iss": "https://i",
+        "provider": "p",
+        "picture": "https://img/p.png",
     }
 
 
@@ -294,8 +326,12 @@ def test_huge_picture_is_dropped_first(cookie: SessionCookie, auth_log: pytest.L
     assert issued.dropped_claims == ("picture",)
     user = cookie.verify(issued.value)
     assert user is not None
-    assert (user.picture, user.name, user.email, user.roles) == (None, "Alice Liddell", "alice@example.com",
-                                                                 ("admin", "viewer"))
+    assert (user.picture, user.name, user.email, user.roles) == (
+        None,
+        "Alice Liddell",
+        "alice@example.com",
+        ("admin", "viewer"),
+    )
     messages = [r.getMessage() for r in auth_log.records if r.name == "auth" and r.levelno == logging.WARNING]
     assert messages == [
         'event=session_claims_dropped reason="session cookie too large" dropped_claims=picture sub=user-1'
@@ -304,7 +340,11 @@ def test_huge_picture_is_dropped_first(cookie: SessionCookie, auth_log: pytest.L
 
 def test_dropped_claims_line_cannot_be_forged_by_sub(cookie: SessionCookie, auth_log: pytest.LogCaptureFixture) -> None:
     """A provider's ``sub`` is outside data: a newline in it must not start a forged line."""
-    identity = {**IDENTITY, "sub": "u1\nevent=login sub=admin", "picture": "https://img.example/" + incompressible(5000)}
+    identity = {
+        **IDENTITY,
+        "sub": "u1\nevent=login sub=admin",
+        "picture": "https://img.example/" + incompressible(5000),
+    }
     cookie.issue(as_identity(identity))
     (message,) = [r.getMessage() for r in auth_log.records if r.name == "auth"]
     assert len(message.splitlines()) == 1
@@ -312,9 +352,15 @@ def test_dropped_claims_line_cannot_be_forged_by_sub(cookie: SessionCookie, auth
 
 
 def test_huge_groups_dropped_after_picture(cookie: SessionCookie, auth_log: pytest.LogCaptureFixture) -> None:
-    identity = {"sub": "user-1", "iss": "https://idp.example", "provider": "corp", "email": "alice@example.com",
-                "email_verified": True, "picture": "https://img.example/" + incompressible(3000),
-                "groups": [incompressible(40) for _ in range(150)]}
+    identity = {
+        "sub": "user-1",
+        "iss": "https://idp.example",
+        "provider": "corp",
+        "email": "alice@example.com",
+        "email_verified": True,
+        "picture": "https://img.example/" + incompressible(3000),
+        "groups": [incompressible(40) for _ in range(150)],
+    }
     issued = cookie.issue(as_identity(identity))
     assert issued.dropped_claims == ("picture", "groups")
     user = cookie.verify(issued.value)
@@ -346,8 +392,14 @@ def test_sub_too_large_raises(cookie: SessionCookie) -> None:
         pytest.param({**IDENTITY, "picture": incompressible(5000)}, id="huge-picture"),
         pytest.param({**IDENTITY, "groups": [incompressible(40) for _ in range(150)]}, id="huge-groups"),
         pytest.param({**IDENTITY, "name": incompressible(3900)}, id="huge-name"),
-        pytest.param({**IDENTITY, "roles": [incompressible(30) for _ in range(150)],
-                      "email": incompressible(3000) + "@example.com"}, id="huge-roles-and-email"),
+        pytest.param(
+            {
+                **IDENTITY,
+                "roles": [incompressible(30) for _ in range(150)],
+                "email": incompressible(3000) + "@example.com",
+            },
+            id="huge-roles-and-email",
+        ),
     ],
 )
 def test_issued_value_always_fits(secret: Secret, clock: Clock, name: str, identity: dict[str, Any]) -> None:
@@ -358,8 +410,15 @@ def test_issued_value_always_fits(secret: Secret, clock: Clock, name: str, ident
     assert user is not None and user.sub == "user-1"
 
 
-@pytest.mark.parametrize("spelling", [lambda v: v + "==", lambda v: v + "é", lambda v: v + "\r\n",
-                                      lambda v: v.replace("-", "+").replace("_", "/") + "+/"])
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        lambda v: v + "==",
+        lambda v: v + "é",
+        lambda v: v + "\r\n",
+        lambda v: v.replace("-", "+").replace("_", "/") + "+/",
+    ],
+)
 def test_one_genuine_cookie_has_one_accepted_spelling(cookie: SessionCookie, spelling: Any) -> None:
     """base64 decoding is lenient; the signed value is compared in its only canonical form."""
     value = cookie.issue(as_identity(IDENTITY)).value

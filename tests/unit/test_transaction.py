@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 
 from auth.errors import LoginError, LoginTransactionMissing, StateMismatch
-from auth.secret import Secret
-from tests.support.clock import T0, Clock
 from auth.identity import Identity
+from auth.secret import Secret
 from auth.session import SessionCookie
 from auth.signing import SESSION_SALT, TRANSACTION_SALT, TimedSigner
 from auth.transaction import LoginTransaction, TransactionCookies
+from tests.support.clock import T0, Clock
 
 PREFIX = "streamlit_auth"
 VERIFIER_CHARSET = re.compile(r"^[A-Za-z0-9\-._~]+$")  # RFC 7636 §4.1 unreserved characters
@@ -93,8 +93,7 @@ def test_seal_open_round_trip(jar: TransactionCookies) -> None:
     assert jar.open(cookies, transaction.state) == transaction
 
 
-def test_another_process_with_the_same_secret_opens_it(jar: TransactionCookies, secret: Secret,
-                                                       clock: Clock) -> None:
+def test_another_process_with_the_same_secret_opens_it(jar: TransactionCookies, secret: Secret, clock: Clock) -> None:
     transaction = LoginTransaction.start("corp", "/")
     other = TransactionCookies([secret], cookie_prefix=PREFIX, clock=clock)
     assert other.open(cookies_for(jar, transaction), transaction.state) == transaction
@@ -184,8 +183,7 @@ def test_signed_by_another_secret(jar: TransactionCookies, clock: Clock) -> None
     assert missing(jar, cookies, transaction.state).detail.startswith("unusable transaction cookie: ")
 
 
-def test_session_cookie_value_under_the_transaction_name(jar: TransactionCookies, secret: Secret,
-                                                         clock: Clock) -> None:
+def test_session_cookie_value_under_the_transaction_name(jar: TransactionCookies, secret: Secret, clock: Clock) -> None:
     transaction = LoginTransaction.start("corp", "/")
     session = SessionCookie([secret], name=PREFIX, timeout=600, clock=clock)
     # A session payload shaped exactly like a transaction, still signed under the session salt.
@@ -219,8 +217,11 @@ INTERNAL_WORDS = ("state", "nonce", "cookie", "transaction", "hmac", "signature"
 @pytest.mark.parametrize(
     ("error_type", "text"),
     [
-        (LoginTransactionMissing, "This sign-in link has expired or was already used, or sign-in was started "
-                                  "in another browser. Please start again."),
+        (
+            LoginTransactionMissing,
+            "This sign-in link has expired or was already used, or sign-in was started "
+            "in another browser. Please start again.",
+        ),
         (StateMismatch, "The sign-in response did not match the sign-in this browser started. Please start again."),
     ],
 )
@@ -289,18 +290,25 @@ def test_cookie_names_are_plain_ascii_whatever_the_state(jar: TransactionCookies
 
 
 def test_names_the_app_could_not_have_set_are_ignored(jar: TransactionCookies) -> None:
-    cookies = {f"{PREFIX}_tx_ok-1": "x", f"{PREFIX}_tx_<x>": "x", f"{PREFIX}_tx_\x1b": "x", f"{PREFIX}_tx_é": "x",
-               f"{PREFIX}_tx_" + "a" * 17: "x"}
+    cookies = {
+        f"{PREFIX}_tx_ok-1": "x",
+        f"{PREFIX}_tx_<x>": "x",
+        f"{PREFIX}_tx_\x1b": "x",
+        f"{PREFIX}_tx_é": "x",
+        f"{PREFIX}_tx_" + "a" * 17: "x",
+    }
     assert jar.names_in(cookies) == [f"{PREFIX}_tx_ok-1"]
 
 
 @pytest.mark.parametrize(
     "payload",
-    [{"provider": "corp", "state": None, "nonce": "n", "code_verifier": "v" * 43, "next_path": "/"},
-     {"provider": "corp", "state": "s", "nonce": "n", "code_verifier": ["v"], "next_path": "/"},
-     {"provider": "corp", "state": "s", "nonce": "n", "code_verifier": "v" * 43},
-     {"provider": "corp", "state": "s", "nonce": "n", "code_verifier": "v" * 43, "next_path": "/", "x": "y"},
-     ["not", "a", "dict"]],
+    [
+        {"provider": "corp", "state": None, "nonce": "n", "code_verifier": "v" * 43, "next_path": "/"},
+        {"provider": "corp", "state": "s", "nonce": "n", "code_verifier": ["v"], "next_path": "/"},
+        {"provider": "corp", "state": "s", "nonce": "n", "code_verifier": "v" * 43},
+        {"provider": "corp", "state": "s", "nonce": "n", "code_verifier": "v" * 43, "next_path": "/", "x": "y"},
+        ["not", "a", "dict"],
+    ],
 )
 def test_a_signed_cookie_of_another_shape_means_start_again(secret: Secret, clock: Clock, payload: Any) -> None:
     """An older release's cookie (or a bug) is signed by us, yet must not crash the callback."""
