@@ -59,10 +59,9 @@ class SignInUi:
 
 
 @dataclass(frozen=True)
-class RestrictedPage:
-    """An ``st.Page`` that only users with any of ``roles`` (or ``groups``) may open."""
+class PageRule:
+    """Who may open a page: any of ``roles`` (when given) and any of ``groups`` (when given)."""
 
-    page: StreamlitPage | None
     roles: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()
 
@@ -76,6 +75,26 @@ class RestrictedPage:
         if self.groups:
             needs.append(("the group " if len(self.groups) == 1 else "one of the groups ") + ", ".join(self.groups))
         return " and ".join(needs)
+
+
+class PageRules:
+    """The rules ``restrict`` attached to pages, by the page's URL path.
+
+    Page scripts build new ``st.Page`` objects on every rerun, but a page's URL
+    path stays the same, so this stays as small as the set of restricted pages
+    and ``restrict`` can hand back the page itself: the list given to
+    ``navigation`` is then a plain ``list[StreamlitPage]``.
+    """
+
+    def __init__(self) -> None:
+        self._rules: dict[str, PageRule] = {}
+
+    def restrict(self, page: StreamlitPage, rule: PageRule) -> StreamlitPage:
+        self._rules[page.url_path] = rule
+        return page
+
+    def rule_for(self, page: StreamlitPage) -> PageRule | None:
+        return self._rules.get(page.url_path)
 
 
 def recheck_interval(timeout: float) -> float:
@@ -100,46 +119,36 @@ def require_login(ui: SignInUi, *, show_account: bool = True) -> User:
 
 def require_access(ui: SignInUi, *, roles: Sequence[str] = (), groups: Sequence[str] = ()) -> User:
     user = require_login(ui)
-    rule = RestrictedPage(page=None, roles=tuple(roles), groups=tuple(groups))
+    rule = PageRule(roles=tuple(roles), groups=tuple(groups))
     if not rule.admits(user):
         refusal(rule)
         st.stop()
     return user
 
 
-def navigation(ui: SignInUi, pages: Sequence[StreamlitPage | RestrictedPage]) -> StreamlitPage:
+def navigation(ui: SignInUi, rules: PageRules, pages: Sequence[StreamlitPage]) -> StreamlitPage:
     user = require_login(ui, show_account=False)
     st.session_state[_PANEL_BY_NAVIGATION] = True
     with st.sidebar:
         account_panel(ui, user)
     visible: list[StreamlitPage] = []
-    for item in pages:
-        if not isinstance(item, RestrictedPage):
-            visible.append(item)
-        elif item.admits(user) and item.page is not None:
-            visible.append(item.page)
-        else:
-            visible.append(_refusal_page(item))
+    for page in pages:
+        rule = rules.rule_for(page)
+        visible.append(page if rule is None or rule.admits(user) else _refusal_page(page, rule))
     return st.navigation(visible)
 
 
-def refusal(rule: RestrictedPage) -> None:
+def refusal(rule: PageRule) -> None:
     st.error(f"You do not have access to this page. It needs {rule.describe()}.", icon=":material/block:")
 
 
-def _refusal_page(rule: RestrictedPage) -> StreamlitPage:
+def _refusal_page(page: StreamlitPage, rule: PageRule) -> StreamlitPage:
     """Stands in for a page the user may not open: same URL, hidden from the menu."""
-    page = rule.page
 
     def refused() -> None:
         refusal(rule)
 
-    return st.Page(
-        refused,
-        title=page.title if page is not None else "Restricted",
-        url_path=page.url_path if page is not None else None,
-        visibility="hidden",
-    )
+    return st.Page(refused, title=page.title, url_path=page.url_path, visibility="hidden")
 
 
 def current_path(base_path: str) -> str:

@@ -79,6 +79,7 @@ class Auth:
             base_path=settings.base_path,
         )
         self.http = AuthRoutes(self.flow, settings, address=self.address)
+        self.page_rules = ui.PageRules()
         self.ui = ui.SignInUi(
             check_session=self.sessions.verify,
             now=clock,
@@ -157,16 +158,15 @@ class Auth:
     def require_group(self, *groups: str) -> User:
         return ui.require_access(self.ui, groups=groups)
 
-    def restrict(
-        self, page: StreamlitPage, *, roles: Sequence[str] = (), groups: Sequence[str] = ()
-    ) -> ui.RestrictedPage:
-        """Mark an ``st.Page`` as visible only to users with any of ``roles`` / ``groups``."""
-        return ui.RestrictedPage(page, roles=tuple(roles), groups=tuple(groups))
+    def restrict(self, page: StreamlitPage, *, roles: Sequence[str] = (), groups: Sequence[str] = ()) -> StreamlitPage:
+        """Mark an ``st.Page`` as visible only to users with any of ``roles`` / ``groups``
+        (both, when both are given); returns the page, for ``navigation``."""
+        return self.page_rules.restrict(page, ui.PageRule(roles=tuple(roles), groups=tuple(groups)))
 
-    def navigation(self, pages: Sequence[StreamlitPage | ui.RestrictedPage]) -> StreamlitPage:
+    def navigation(self, pages: Sequence[StreamlitPage]) -> StreamlitPage:
         """``st.navigation`` for the signed-in user: pages they may not open are hidden
         from the menu and answer with a refusal when opened by URL."""
-        return ui.navigation(self.ui, pages)
+        return ui.navigation(self.ui, self.page_rules, pages)
 
     def login_url(self, provider: str, next_path: str | None = None) -> str:
         return self.http.login_href(provider, next_path or f"{self.settings.base_path}/")
