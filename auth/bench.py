@@ -89,7 +89,9 @@ def time_calls(call: Callable[[], object], runs: int) -> list[int]:
 
 def bench_session_check(runs: int) -> list[int]:
     sessions = SessionCookie(
-        [Secret("n" * 43), Secret("o" * 43)], name="streamlit_auth", timeout=600,
+        [Secret("n" * 43), Secret("o" * 43)],
+        name="streamlit_auth",
+        timeout=600,
         accepted_issuers={"bench": [ISSUER]},
     )
     value = sessions.issue(IDENTITY).value
@@ -103,8 +105,13 @@ def bench_callback(runs: int) -> list[int]:
     secrets = [Secret("n" * 43)]
     key = RSAKey.generate_key(2048, parameters={"kid": "bench"})
     settings = ProviderSettings(
-        name="bench", kind="oidc", issuer=ISSUER, client_id=CLIENT_ID, client_secret=Secret("s"),
-        discovery_url=f"{ISSUER}/.well-known/openid-configuration", accepted_issuers=(ISSUER,),
+        name="bench",
+        kind="oidc",
+        issuer=ISSUER,
+        client_id=CLIENT_ID,
+        client_secret=Secret("s"),
+        discovery_url=f"{ISSUER}/.well-known/openid-configuration",
+        accepted_issuers=(ISSUER,),
     )
     transactions = TransactionCookies(secrets, cookie_prefix="streamlit_auth")
     tokens: dict[str, str] = {}
@@ -113,11 +120,21 @@ def bench_callback(runs: int) -> list[int]:
     for index in range(runs):
         transaction = LoginTransaction.start("bench", "/")
         claims = {
-            "sub": IDENTITY.sub, "iss": ISSUER, "email": IDENTITY.email, "email_verified": True,
-            "name": IDENTITY.name, "preferred_username": IDENTITY.preferred_username,
-            "roles": list(IDENTITY.roles), "groups": list(IDENTITY.groups), "sid": IDENTITY.sid,
-            "auth_time": IDENTITY.auth_time, "aud": CLIENT_ID, "azp": CLIENT_ID, "iat": now,
-            "exp": now + 300, "nonce": transaction.nonce,
+            "sub": IDENTITY.sub,
+            "iss": ISSUER,
+            "email": IDENTITY.email,
+            "email_verified": True,
+            "name": IDENTITY.name,
+            "preferred_username": IDENTITY.preferred_username,
+            "roles": list(IDENTITY.roles),
+            "groups": list(IDENTITY.groups),
+            "sid": IDENTITY.sid,
+            "auth_time": IDENTITY.auth_time,
+            "aud": CLIENT_ID,
+            "azp": CLIENT_ID,
+            "iat": now,
+            "exp": now + 300,
+            "nonce": transaction.nonce,
         }
         code = f"code-{index}"
         tokens[code] = jwt.encode({"alg": "RS256", "kid": "bench"}, claims, key)
@@ -144,11 +161,13 @@ def machine_speed_us() -> float:
     return min(timeit.repeat("sum(range(100))", number=100_000, repeat=5)) / 100_000 * 1e6
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None) -> None:
+    """Print the numbers. Uses nothing but the installed package and its dependencies
+    (keys and tokens are generated here), so it runs from a wheel in any app's environment."""
+    parser = argparse.ArgumentParser(prog="python -m auth.bench", description=(__doc__ or "").split("\n\n")[0] or None)
     parser.add_argument("--runs", type=int, default=20_000, help="session checks to time (default 20000)")
     parser.add_argument("--callbacks", type=int, default=500, help="callbacks to time (default 500)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     print(f"machine speed: sum(range(100)) takes {machine_speed_us():.2f} us (lower is faster)")
     check = bench_session_check(args.runs)
     print(f"per-rerun session check: median {median_us(check):.1f} us, p95 {p95_us(check):.1f} us ({len(check)} runs)")

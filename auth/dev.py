@@ -1,15 +1,21 @@
-"""``python -m auth.dev``: run the demo app, with a local OpenID provider when none is configured.
+"""``python -m auth.dev [APP_SCRIPT] [streamlit args]``: run an app, with a local OpenID
+provider when none is configured.
 
-DEVELOPMENT ONLY. When ``AUTH_PROVIDERS`` is set (environment or ``.env``)
-this simply runs ``streamlit run app.py``. Otherwise it starts the
-``oidc-provider-mock`` provider on 127.0.0.1 with two demo users and points
-the app at it through environment variables, so a newcomer sees a real
-sign-in at once. The app itself never falls back to this provider: without
-configuration ``streamlit run app.py`` refuses to start.
+DEVELOPMENT ONLY. It works wherever the package is installed, not only in
+this repository: the app script is the first argument (default ``app.py`` in
+the current directory) and settings come from the environment over
+``AUTH_ENV_FILE`` (default ``.env`` in the current directory), the same file
+``Auth.from_environment()`` reads in the app. When ``AUTH_PROVIDERS`` is set
+this simply runs ``streamlit run APP_SCRIPT``. Otherwise it starts the
+``oidc-provider-mock`` provider (the ``dev`` extra) on 127.0.0.1 with two demo
+users and points the app at it through environment variables, so a newcomer
+sees a real sign-in at once. The app itself never falls back to this
+provider: without configuration ``streamlit run app.py`` refuses to start.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import secrets
@@ -23,7 +29,10 @@ import requests
 
 from .config import read_environment
 
-ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_APP_SCRIPT = "app.py"
+DEFAULT_ENV_FILE = ".env"
+DEV_EXTRA_INSTALL = "pip install 'streamlit-oidc-auth[dev]'"
+USAGE = "usage: python -m auth.dev [APP_SCRIPT] [streamlit run options]"
 DEFAULT_PROVIDER_PORT = 9400
 DEFAULT_APP_PORT = 8501
 DEV_CLIENT_ID = "streamlit-dev"
@@ -117,19 +126,76 @@ def first_free_port(start: int, attempts: int = 20) -> int:
     raise OSError(f"no free port in {start}-{start + attempts - 1}")
 
 
+class UsageError(Exception):
+    """A command line the launcher cannot run; the message says how to fix it."""
+
+
+def split_app_script(argv: list[str], cwd: Path | None = None) -> tuple[Path, list[str]]:
+    """The app script and the arguments left for ``streamlit run``.
+
+    Like ``streamlit run``, the script comes first; anything starting with
+    ``-`` there means "no script given", so ``app.py`` in the working directory
+    is used (which is what an installed package's user has, instead of this
+    repository's layout). A missing script is reported here rather than by
+    Streamlit, after the development provider has already been started.
+    """
+    base = cwd or Path.cwd()
+    if argv and not argv[0].startswith("-"):
+        script, rest = Path(argv[0]), argv[1:]
+        where = str(script)
+    else:
+        script, rest = base / DEFAULT_APP_SCRIPT, argv
+        where = f"{DEFAULT_APP_SCRIPT} in the current directory ({base})"
+    if not (base / script).is_file():
+        raise UsageError(
+            f"auth.dev: no app script: {where} does not exist.\n"
+            f"{USAGE}\n"
+            "Pass the script that creates the st.App, e.g. python -m auth.dev path/to/app.py --server.port 8502"
+        )
+    return script, rest
+
+
+def dev_provider_available() -> bool:
+    """Whether the ``dev`` extra (``oidc-provider-mock``) is installed.
+
+    It is optional for an installed package, so its absence must be a clear
+    instruction, not a provider subprocess dying with ``No module named``."""
+    return importlib.util.find_spec("oidc_provider_mock") is not None
+
+
 def main(argv: list[str]) -> int:
     """Always passes ``--server.port``: Streamlit then stops when the port is taken
-    instead of moving to the next one while sign-in still points at the first."""
+    instead of moving to the next one while sign-in still points at the first.
+
+    Returns Streamlit's exit status, or 2 for a usage problem (no app script, the
+    ``dev`` extra missing) so scripts can tell those from an app failure."""
+    if argv[:1] in (["-h"], ["--help"]):
+        print(f"{USAGE}\n\n{__doc__ or ''}")
+        return 0
+    try:
+        script, argv = split_app_script(argv)
+    except UsageError as error:
+        print(error, file=sys.stderr)
+        return 2
     env = dict(os.environ)
-    dotenv_path = os.environ.get("AUTH_ENV_FILE", ROOT / ".env") or None
+    dotenv_path = os.environ.get("AUTH_ENV_FILE", DEFAULT_ENV_FILE) or None
     configured = read_environment(dotenv_path)
     pinned = app_port(argv)
     if configured.get("AUTH_PROVIDERS"):
         # Real providers know one redirect URI: keep the port it names (default 8501).
         if pinned is None:
             argv = ["--server.port", str(DEFAULT_APP_PORT), *argv]
-        return subprocess.call(_streamlit_command(argv), env=env)
+        return subprocess.call(_streamlit_command(script, argv), env=env)
 
+    if not dev_provider_available():
+        print(
+            "auth.dev: AUTH_PROVIDERS is not configured (environment or "
+            f"{dotenv_path or 'no settings file'}), and the local development provider is not installed.\n"
+            f"Install it with: {DEV_EXTRA_INSTALL}\n"
+            "or configure a real provider (AUTH_PROVIDERS and its settings, see the README).",
+            file=sys.stderr,
+        )
+        return 2
     if pinned is None:
         pinned = first_free_port(DEFAULT_APP_PORT)
         argv = ["--server.port", str(pinned), *argv]
@@ -137,7 +203,7 @@ def main(argv: list[str]) -> int:
     provider = start_provider(port)
     env.update(provider_environment(port))
     env.setdefault("AUTH_PUBLIC_URL", f"http://localhost:{pinned}")
-    command = _streamlit_command(argv)
+    command = _streamlit_command(script, argv)
     print(
         "\n  DEVELOPMENT ONLY: no AUTH_PROVIDERS configured, so a local OpenID provider\n"
         f"  runs at http://127.0.0.1:{port} with demo users 'alice' (admin) and 'bob'.\n"
@@ -156,8 +222,9 @@ def main(argv: list[str]) -> int:
             provider.kill()
 
 
-def _streamlit_command(argv: list[str]) -> list[str]:
-    return [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), *argv]
+def _streamlit_command(script: Path, argv: list[str]) -> list[str]:
+    """``streamlit run`` under this interpreter, so the app sees the same installed packages."""
+    return [sys.executable, "-m", "streamlit", "run", str(script), *argv]
 
 
 if __name__ == "__main__":

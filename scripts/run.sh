@@ -10,4 +10,5 @@ if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e '.[dev]'
-exec "$VENV/bin/python" -m auth.dev "$@"
+# The demo is app.py at the repository root (auth.dev defaults to app.py in the working directory).
+exec "$VENV/bin/python" -m auth.dev app.py "$@"

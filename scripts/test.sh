@@ -3,6 +3,9 @@
 # and browser (headless Chromium). Installs what it needs first: a .venv with the
 # package and its test extras, and Debian's chromium package when it is missing.
 # Extra arguments go to pytest, e.g. scripts/test.sh tests/unit -k cookie
+# Ends with a line-coverage report of auth/ that includes the real app processes the tests start
+# (coverage's subprocess support: COVERAGE_PROCESS_START and the .pth file coverage installs);
+# the exit status is always pytest's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
@@ -23,4 +26,24 @@ if ! command -v chromium >/dev/null 2>&1; then
   fi
 fi
 
-exec "$VENV/bin/python" -m pytest "$@"
+# Every Python process started from here on (pytest, and `streamlit run` under it) measures
+# auth/ with the [tool.coverage.*] settings in pyproject.toml and writes .coverage.<host>.<pid>.*
+# here, whatever its working directory; combined into .coverage after the run.
+export COVERAGE_FILE="$PWD/.coverage"
+"$VENV/bin/python" -m coverage erase   # before COVERAGE_PROCESS_START, or it would measure itself
+export COVERAGE_PROCESS_START="$PWD/pyproject.toml"
+
+status=0
+"$VENV/bin/python" -m pytest "$@" || status=$?
+
+# The report is information: its own trouble (say, no data after `-k nothing`) never changes
+# the status, and it never hides a test failure.
+unset COVERAGE_PROCESS_START
+echo
+echo "Line coverage of auth/ (unit, integration, browser and the app subprocesses; fully covered modules not listed):"
+if "$VENV/bin/python" -m coverage combine --quiet; then
+  "$VENV/bin/python" -m coverage report || true
+else
+  echo "(no coverage data to combine)"
+fi
+exit "$status"

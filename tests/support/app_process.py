@@ -2,7 +2,8 @@
 
 Integration and browser tests talk to it over HTTP exactly as a browser
 would. Its output goes to a file so tests can assert on the log lines (and
-on what must never appear in them).
+on what must never appear in them). When ``scripts/test.sh`` measures coverage,
+the app measures ``auth/`` too (see ``COVERAGE_VARIABLES``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ from auth.dev import start_provider
 
 ROOT = Path(__file__).resolve().parents[2]
 _LOCAL_URL = re.compile(r"URL: http://[^:\s/]+:(\d+)")
+#: Coverage's subprocess switch and data file, set by scripts/test.sh: passed on explicitly so the
+#: real app's lines count in the coverage report whatever environment a test gives it (coverage's
+#: ``sigterm`` setting saves its data when ``stop()`` sends SIGTERM).
+COVERAGE_VARIABLES = ("COVERAGE_PROCESS_START", "COVERAGE_FILE")
 
 
 def free_port() -> int:
@@ -64,35 +69,52 @@ class AppProcess:
 
     def command(self) -> list[str]:
         command = [
-            sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
-            "--server.port", str(self.port),
-            "--server.address", "127.0.0.1",
-            "--server.headless", "true",
-            "--browser.gatherUsageStats", "false",
-            "--server.fileWatcherType", "none",
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "app.py"),
+            "--server.port",
+            str(self.port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+            "--server.fileWatcherType",
+            "none",
         ]
         if self.base_path:
             command += ["--server.baseUrlPath", self.base_path.strip("/")]
         if not self.pin_port:
             index = command.index("--server.port")
-            del command[index:index + 2]
+            del command[index : index + 2]
         return command
 
     def environment(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AUTH_")}
         env.update({"AUTH_ENV_FILE": "", "PYTHONUNBUFFERED": "1"})
         env.update(self.env)
+        env.update({name: os.environ[name] for name in COVERAGE_VARIABLES if name in os.environ})
         return env
 
     def start(self, timeout: float = 60) -> AppProcess:
         self._process = subprocess.Popen(
-            self.command(), cwd=ROOT, env=self.environment(), stdout=self._log, stderr=subprocess.STDOUT,
+            self.command(),
+            cwd=ROOT,
+            env=self.environment(),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 
         if not self.pin_port:
-            wait_until(lambda: self._exited() or _LOCAL_URL.search(self.output()) is not None, timeout,
-                       "Streamlit's Local URL line")
+            wait_until(
+                lambda: self._exited() or _LOCAL_URL.search(self.output()) is not None,
+                timeout,
+                "Streamlit's Local URL line",
+            )
             match = _LOCAL_URL.search(self.output())
             if match is None:
                 raise RuntimeError(f"app exited:\n{self.output()}")

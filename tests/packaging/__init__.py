@@ -1,0 +1,2 @@
+"""The package as another app uses it: built into a wheel, installed elsewhere, launched from
+any working directory."""

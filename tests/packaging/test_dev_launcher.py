@@ -1,0 +1,136 @@
+"""``python -m auth.dev`` outside the repository: the app script and ``.env`` of the working directory.
+
+Why: the launcher used to run the repository's own ``app.py`` and read the repository's
+``.env``, which an installed package does not have. These run it from a directory holding
+only someone else's two-file app, the way a user of the package would.
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from auth import dev
+from tests.packaging.outside_app import (
+    SESSION_COOKIE,
+    ServedApp,
+    outside_environment,
+    query,
+    streamlit_options,
+    write_minimal_app,
+)
+from tests.support.app_process import free_port
+from tests.support.provider import LocalProvider, ProviderUser
+
+
+def test_without_an_app_script_it_says_how_to_pass_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+
+    assert dev.main(["--server.port", "8502"]) == 2
+    default_missing = capsys.readouterr().err
+    assert dev.main(["other.py"]) == 2
+    named_missing = capsys.readouterr().err
+
+    assert f"app.py in the current directory ({tmp_path})" in default_missing
+    assert "python -m auth.dev path/to/app.py" in default_missing
+    assert "other.py does not exist" in named_missing
+
+
+def test_help_names_the_app_script_argument(capsys: pytest.CaptureFixture[str]) -> None:
+    assert dev.main(["--help"]) == 0
+    assert "python -m auth.dev [APP_SCRIPT]" in capsys.readouterr().out
+
+
+def test_app_script_comes_first_and_the_rest_goes_to_streamlit(tmp_path: Path) -> None:
+    write_minimal_app(tmp_path / "sub")
+
+    assert dev.split_app_script(["sub/app.py", "--server.port", "8502"], cwd=tmp_path) == (
+        Path("sub/app.py"),
+        ["--server.port", "8502"],
+    )
+    assert dev.split_app_script(["--server.port", "8502"], cwd=tmp_path / "sub") == (
+        tmp_path / "sub" / "app.py",
+        ["--server.port", "8502"],
+    )
+
+
+def test_the_port_given_to_streamlit_is_found_in_both_spellings() -> None:
+    assert dev.app_port(["--server.headless", "true", "--server.port", "8502"]) == 8502
+    assert dev.app_port(["--server.port=8503"]) == 8503
+    assert dev.app_port(["--server.headless", "true"]) is None
+
+
+def test_ports_already_listened_on_are_skipped() -> None:
+    """The dev provider falls back to any free port; the app's default port to the next one up,
+    as Streamlit itself would, so the redirect URI names the port Streamlit really gets."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        assert dev.free_port(port) != port
+        assert port < dev.first_free_port(port) < port + 20
+
+
+def test_unconfigured_it_runs_app_py_of_the_working_directory_against_the_dev_provider(tmp_path: Path) -> None:
+    write_minimal_app(tmp_path)
+    port = free_port()
+    command = [sys.executable, "-m", "auth.dev", *streamlit_options(port)]
+
+    with (
+        ServedApp(command, cwd=tmp_path, env=outside_environment({}, keep_coverage=True), port=port) as app,
+        requests.Session() as browser,
+    ):
+        login = browser.get(f"{app.url}/auth/login", params={"provider": "dev"}, allow_redirects=False, timeout=10)
+        assert login.status_code == 302, f"{login.status_code} {login.text}\n{app.output()}"
+        authorize = login.headers["location"]
+        assert authorize.startswith("http://127.0.0.1:")
+        assert query(authorize)["redirect_uri"] == f"http://localhost:{port}/auth/callback/dev"
+
+        # oidc-provider-mock's authorize form: pick a demo user.
+        approved = browser.post(authorize, data={"sub": "alice"}, allow_redirects=False, timeout=10)
+        assert approved.status_code == 302, approved.text
+        signed_in = browser.get(approved.headers["location"], allow_redirects=False, timeout=10)
+
+        assert signed_in.status_code in (302, 303), f"{signed_in.status_code} {signed_in.text}\n{app.output()}"
+        assert browser.cookies.get(SESSION_COOKIE)
+        assert "DEVELOPMENT ONLY" in app.output()
+
+        # Ctrl+C: the launcher reports the interrupt and has stopped the provider by the time it exits.
+        assert app.interrupt() == 130, app.output()
+        with pytest.raises(requests.ConnectionError):
+            requests.get(authorize, timeout=5)
+
+
+def test_settings_in_dotenv_of_the_working_directory_run_the_app_against_that_provider(tmp_path: Path) -> None:
+    write_minimal_app(tmp_path)
+    port = free_port()
+    user = ProviderUser(sub="bob", claims={"email": "bob@example.com", "email_verified": True})
+
+    with LocalProvider(users=[user], client_id="dotenv-app", client_secret="dotenv-secret") as provider:
+        (tmp_path / ".env").write_text(
+            "AUTH_PROVIDERS=local\n"
+            f"AUTH_LOCAL_ISSUER={provider.issuer}\n"
+            "AUTH_LOCAL_CLIENT_ID=dotenv-app\n"
+            "AUTH_LOCAL_CLIENT_SECRET=dotenv-secret\n"
+            f"AUTH_COOKIE_SECRET={secrets.token_urlsafe(32)}\n"
+            f"AUTH_PUBLIC_URL=http://localhost:{port}\n",
+            encoding="utf-8",
+        )
+        command = [sys.executable, "-m", "auth.dev", "app.py", *streamlit_options(port)]
+        with ServedApp(command, cwd=tmp_path, env=outside_environment({}, keep_coverage=True), port=port) as app:
+            login = requests.get(
+                f"{app.url}/auth/login", params={"provider": "local"}, allow_redirects=False, timeout=10
+            )
+
+            assert login.status_code == 302, f"{login.status_code} {login.text}\n{app.output()}"
+            assert login.headers["location"].startswith(provider.issuer + "/")
+            assert query(login.headers["location"])["client_id"] == "dotenv-app"
+            assert "DEVELOPMENT ONLY" not in app.output()  # configured: no development provider
