@@ -2,6 +2,7 @@
 # Runs every test: unit, integration (real app + real providers over HTTP on 127.0.0.1)
 # and browser (headless Chromium). Installs what it needs first: a .venv with the
 # package and its test extras, and Debian's chromium package when it is missing.
+# Lint (ruff), formatting (ruff format) and strict types (mypy) run first and stop it on a problem.
 # Extra arguments go to pytest, e.g. scripts/test.sh tests/unit -k cookie
 # Ends with a line-coverage report of auth/ that includes the real app processes the tests start
 # (coverage's subprocess support: COVERAGE_PROCESS_START and the .pth file coverage installs);
@@ -25,6 +26,13 @@ if ! command -v chromium >/dev/null 2>&1; then
     exit 1
   fi
 fi
+
+# Gates before the tests: lint, formatting and strict types (settings in pyproject.toml).
+echo "ruff check, ruff format --check, mypy:"
+"$VENV/bin/python" -m ruff check --quiet auth tests scripts app.py demo
+"$VENV/bin/python" -m ruff format --check --quiet auth tests scripts app.py demo
+"$VENV/bin/python" -m mypy
+echo
 
 # Every Python process started from here on (pytest, and `streamlit run` under it) measures
 # auth/ with the [tool.coverage.*] settings in pyproject.toml and writes .coverage.<host>.<pid>.*

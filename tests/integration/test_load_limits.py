@@ -142,7 +142,9 @@ def test_a_queued_call_gives_up_after_max_wait() -> None:
             release.set()
         return results["stalled"], refused
 
-    stalled_result, refused = anyio.run(scenario)
+    # A thread of its own: the browser tests' Playwright keeps an event loop on the main thread.
+    with ThreadPoolExecutor(max_workers=1) as runner:
+        stalled_result, refused = runner.submit(anyio.run, scenario).result()
     assert stalled_result == "done"
     assert isinstance(refused, ProviderBusy) and "no provider-call slot within 0.2 s" in str(refused)
     assert capacity.pending == 0

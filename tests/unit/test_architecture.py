@@ -49,7 +49,12 @@ def imports_of(module: str) -> tuple[set[str], bool]:
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.level == 1:
             own.update([node.module] if node.module else [alias.name for alias in node.names])
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "streamlit" or isinstance(node, ast.Import) and any(a.name.split(".")[0] == "streamlit" for a in node.names):
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and (node.module or "").split(".")[0] == "streamlit"
+            or isinstance(node, ast.Import)
+            and any(a.name.split(".")[0] == "streamlit" for a in node.names)
+        ):
             streamlit = True
     return {name.split(".")[0] for name in own}, streamlit
 
