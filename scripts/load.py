@@ -54,18 +54,10 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: 
 
 from auth.bench import machine_speed_us  # noqa: E402
 from tests.support.app_process import AppProcess, wait_until  # noqa: E402
+from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from tests.support.http_flow import start_login  # noqa: E402
 from tests.support.provider import LocalProvider, ProviderUser  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 CLIENT_ID = "load-test"
 CLIENT_SECRET = secrets.token_urlsafe(16)
 COOKIE_NAME = "streamlit_auth"  # the app's default AUTH_COOKIE_NAME

@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import secrets
-import shutil
 from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
 from tests.support.app_process import AppProcess, MockProviderProcess
+from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.support.provider import LocalProvider, ProviderUser
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SHORT_TIMEOUT_SECONDS = 8
 
 

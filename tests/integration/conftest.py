@@ -92,3 +92,16 @@ def browser() -> Iterator[requests.Session]:
     """A cookie-keeping HTTP client standing in for one browser."""
     with requests.Session() as session:
         yield session
+
+
+@pytest.fixture(scope="module")
+def _alice_provider() -> Iterator[LocalProvider]:
+    with LocalProvider(users=[ProviderUser(sub="alice", claims={"email": "a@example.com"})]) as provider:
+        yield provider
+
+
+@pytest.fixture
+def provider(_alice_provider: LocalProvider) -> Iterator[LocalProvider]:
+    """A provider with one user, alice, shared by a module's tests; knobs reset after each test."""
+    yield _alice_provider
+    _alice_provider.reset()

@@ -4,20 +4,13 @@ In-process routes, real provider over HTTP."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 
 import pytest
 import requests
 
 from auth.transaction import MAX_OPEN_TRANSACTIONS
 from tests.support.inprocess import build_auth, client_for, path_and_query, query, session_cookies
-from tests.support.provider import LocalProvider, ProviderUser
-
-
-@pytest.fixture(scope="module")
-def provider() -> Iterator[LocalProvider]:
-    with LocalProvider(users=[ProviderUser(sub="alice", claims={"email": "a@example.com"})]) as provider:
-        yield provider
+from tests.support.provider import LocalProvider
 
 
 def test_login_on_another_host_first_moves_to_the_public_host(provider: LocalProvider) -> None:

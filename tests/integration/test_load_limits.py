@@ -5,7 +5,6 @@ In-process routes against a real provider whose token endpoint stalls."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import anyio
@@ -17,19 +16,7 @@ from auth.throttle import MAX_TRACKED_ADDRESSES, AddressRateLimit, ProviderCapac
 from tests.support.app_process import wait_until
 from tests.support.clock import Clock
 from tests.support.inprocess import build_auth, client_for, path_and_query
-from tests.support.provider import LocalProvider, ProviderUser
-
-
-@pytest.fixture(scope="module")
-def provider() -> Iterator[LocalProvider]:
-    with LocalProvider(users=[ProviderUser(sub="alice", claims={"email": "a@example.com"})]) as provider:
-        yield provider
-
-
-@pytest.fixture(autouse=True)
-def _reset(provider: LocalProvider) -> Iterator[None]:
-    yield
-    provider.reset()
+from tests.support.provider import LocalProvider
 
 
 def test_full_capacity_answers_busy_at_once_instead_of_queueing(provider: LocalProvider) -> None:

@@ -8,8 +8,6 @@ provider over HTTP.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import requests
 
@@ -17,19 +15,7 @@ from auth import Auth
 from auth.errors import ProviderMisconfigured
 from auth.oidc import ProviderClient
 from tests.support.inprocess import build_auth, client_for, path_and_query, session_cookies
-from tests.support.provider import METADATA_URL, LocalProvider, ProviderUser
-
-
-@pytest.fixture(scope="module")
-def provider() -> Iterator[LocalProvider]:
-    with LocalProvider(users=[ProviderUser(sub="alice", claims={"email": "a@example.com"})]) as provider:
-        yield provider
-
-
-@pytest.fixture(autouse=True)
-def _reset(provider: LocalProvider) -> Iterator[None]:
-    yield
-    provider.reset()
+from tests.support.provider import METADATA_URL, LocalProvider
 
 
 @pytest.fixture

@@ -7,23 +7,15 @@ import re
 import secrets
 import socket
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 import requests
 
 from tests.support.app_process import AppProcess, wait_until
 from tests.support.http_flow import query
-from tests.support.provider import LocalProvider, ProviderUser
+from tests.support.provider import LocalProvider
 
 STALLED_CALLBACKS = 60
-
-
-@pytest.fixture(scope="module")
-def provider() -> Iterator[LocalProvider]:
-    with LocalProvider(users=[ProviderUser(sub="alice", claims={"email": "a@example.com"})]) as provider:
-        yield provider
 
 
 def app_env(provider: LocalProvider, **extra: str) -> dict[str, str]:

@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
-from tests.support.app_process import wait_until
+from tests.support.app_process import stop_process_group, wait_until
 
 APP_SCRIPT = """\
 import streamlit as st
@@ -142,14 +142,7 @@ class ServedApp:
 
     def stop(self) -> None:
         """SIGTERM to the whole group, as the other app tests do (coverage saves on it)."""
-        if self._process is None or self._process.poll() is not None:
-            return
-        os.killpg(self._process.pid, signal.SIGTERM)
-        try:
-            self._process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(self._process.pid, signal.SIGKILL)
-            self._process.wait()
+        stop_process_group(self._process)
 
     def interrupt(self, timeout: float = 30) -> int:
         """Ctrl+C in a terminal: SIGINT to the whole foreground group; the exit status."""

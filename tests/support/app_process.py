@@ -48,6 +48,18 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str, interva
     raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
 
 
+def stop_process_group(process: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM to the process and its children (coverage saves its data on it); SIGKILL after 15 s."""
+    if process is None or process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
 class AppProcess:
     """``streamlit run app.py`` with the given environment, ignoring any developer ``.env``."""
 
@@ -138,14 +150,7 @@ class AppProcess:
         return Path(self._log.name).read_text(encoding="utf-8", errors="replace")
 
     def stop(self) -> None:
-        if self._process is None or self._process.poll() is not None:
-            return
-        os.killpg(self._process.pid, signal.SIGTERM)
-        try:
-            self._process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(self._process.pid, signal.SIGKILL)
-            self._process.wait()
+        stop_process_group(self._process)
 
     def __enter__(self) -> AppProcess:
         return self.start()
