@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: unit, integration (real app + real providers over HTTP on 127.0.0.1)
 # and browser (headless Chromium). Installs what it needs first: a .venv with the
-# package and its test extras, and Debian's chromium package when it is missing.
+# package and its test extras, and Debian's chromium and redis-server packages when missing.
 # Lint (ruff), formatting (ruff format) and strict types (mypy) run first and stop it on a problem.
 # Extra arguments go to pytest, e.g. scripts/test.sh tests/unit -k cookie
 # Ends with a line-coverage report of auth/ that includes the real app processes the tests start
@@ -15,17 +15,23 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e '.[test]'
 
-if ! command -v chromium >/dev/null 2>&1; then
-  echo "Installing Debian's chromium for the browser tests..."
+# Debian packages the tests run for real: chromium (browser tests), redis-server (the Redis session store).
+install_debian_package() {  # <command> <package> <why>
+  if command -v "$1" >/dev/null 2>&1; then
+    return
+  fi
+  echo "Installing Debian's $2 for $3..."
   if [ "$(id -u)" -eq 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
   elif command -v sudo >/dev/null 2>&1; then
-    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
   else
-    echo "Chromium is missing and cannot be installed without root: apt-get install chromium" >&2
+    echo "$2 is missing and cannot be installed without root: apt-get install $2" >&2
     exit 1
   fi
-fi
+}
+install_debian_package chromium chromium "the browser tests"
+install_debian_package redis-server redis-server "the session store tests"
 
 # Gates before the tests: lint, formatting and strict types (settings in pyproject.toml).
 echo "ruff check, ruff format --check, mypy:"

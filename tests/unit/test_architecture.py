@@ -16,6 +16,11 @@ PACKAGE = Path(__file__).resolve().parents[2] / "auth"
 
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"secret", "errors", "events", "html_pages", "redirects"}),
+    # auth/stores/: the interface, then its backends, then the factory. They import only the
+    # first layer (errors, secret, ...) and each other, so every layer after them may use a store.
+    frozenset({"stores.base", "stores.__init__"}),
+    frozenset({"stores.memory", "stores.sqlite", "stores.redis"}),
+    frozenset({"stores.factory"}),
     frozenset({"reader", "signing", "throttle", "id_token"}),
     frozenset({"presets"}),
     frozenset({"config"}),
@@ -41,25 +46,75 @@ def layer_of(module: str) -> int:
     return next(index for index, layer in enumerate(LAYERS) if module in layer)
 
 
+def module_name(path: Path) -> str:
+    """``auth/errors.py`` → ``errors``, ``auth/stores/base.py`` → ``stores.base``."""
+    return ".".join(path.relative_to(PACKAGE).with_suffix("").parts)
+
+
+MODULES = sorted(module_name(path) for path in PACKAGE.rglob("*.py"))
+
+
+def package_modules(module: str, node: ast.ImportFrom | ast.Import) -> set[str]:
+    """The map names of the package modules one import statement reaches (relative or ``auth.``)."""
+    if isinstance(node, ast.Import):
+        targets = [alias.name.split(".")[1:] for alias in node.names if alias.name.split(".")[0] == "auth"]
+        return {name for target in targets if (name := known_module(target, []))}
+    if node.level:
+        package = module.split(".")[:-1]  # a package's __init__ is relative to the package itself
+        base = package[: len(package) - (node.level - 1)] + (node.module.split(".") if node.module else [])
+    elif (node.module or "").split(".")[0] == "auth":
+        base = (node.module or "").split(".")[1:]
+    else:
+        return set()
+    return {name for alias in node.names if (name := known_module(base, [alias.name]))}
+
+
+def known_module(base: list[str], name: list[str]) -> str | None:
+    """``from base import name``: ``name`` if it is a module or package, else ``base`` (likewise)."""
+    for candidate in (base + name, [*base, *name, "__init__"], base, [*base, "__init__"]):
+        if ".".join(candidate) in MODULES:
+            return ".".join(candidate)
+    return None
+
+
 def imports_of(module: str) -> tuple[set[str], bool]:
     """Package modules that ``module`` imports (any depth), and whether it imports streamlit."""
-    tree = ast.parse((PACKAGE / f"{module}.py").read_text(encoding="utf-8"))
+    tree = ast.parse((PACKAGE / (module.replace(".", "/") + ".py")).read_text(encoding="utf-8"))
     own: set[str] = set()
     streamlit = False
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
-            own.update([node.module] if node.module else [alias.name for alias in node.names])
-        elif (
+        if isinstance(node, ast.ImportFrom | ast.Import):
+            own |= package_modules(module, node)
+        if (
             isinstance(node, ast.ImportFrom)
             and (node.module or "").split(".")[0] == "streamlit"
+            and node.level == 0
             or isinstance(node, ast.Import)
             and any(a.name.split(".")[0] == "streamlit" for a in node.names)
         ):
             streamlit = True
-    return {name.split(".")[0] for name in own}, streamlit
+    return own, streamlit
 
 
-MODULES = sorted(path.stem for path in PACKAGE.glob("*.py"))
+@pytest.mark.parametrize(
+    ("module", "statement", "reached"),
+    [
+        ("wiring", "from .session import SessionCookie", {"session"}),
+        ("wiring", "from . import config, session", {"config", "session"}),
+        ("wiring", "from .stores.base import SessionStore", {"stores.base"}),
+        ("wiring", "from .stores import base", {"stores.base"}),
+        ("wiring", "from . import stores", {"stores.__init__"}),
+        ("wiring", "import auth.stores.sqlite", {"stores.sqlite"}),
+        ("stores.base", "from ..errors import AuthError", {"errors"}),
+        ("stores.memory", "from .base import SessionRecord", {"stores.base"}),
+        ("stores.__init__", "from .factory import open_store", {"stores.factory"}),
+        ("stores.redis", "import redis", set()),
+    ],
+)
+def test_imports_are_resolved_to_the_modules_they_reach(module: str, statement: str, reached: set[str]) -> None:
+    node = ast.parse(statement).body[0]
+    assert isinstance(node, ast.ImportFrom | ast.Import)
+    assert package_modules(module, node) == reached
 
 
 def test_every_module_is_on_the_map() -> None:

@@ -1,0 +1,240 @@
+"""SqliteStore beyond the contract: the file's schema, several stores and processes on one
+file, purging, and the ways a database can be unavailable (locked, unreadable, no directory)."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from auth.stores.base import SessionStore, StoreUnavailable, new_session_id
+from auth.stores.sqlite import PURGE_BATCH, SCHEMA_VERSION, SqliteStore
+from tests.stores.records import EVERY_METHOD, HOUR, WRITES, make_record
+from tests.support.clock import T0, Clock
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "data" / "sessions.db"
+
+
+@pytest.fixture
+def store(path: Path) -> Iterator[SqliteStore]:
+    opened = SqliteStore(path)
+    yield opened
+    opened.close()
+
+
+def rows(path: Path, table: str = "sessions") -> int:
+    with sqlite3.connect(path) as db:
+        return int(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+
+def test_nothing_is_touched_before_first_use(path: Path) -> None:
+    SqliteStore(path)
+    assert not path.parent.exists()
+
+
+def test_first_use_creates_the_directory_and_a_versioned_wal_schema(store: SqliteStore, path: Path) -> None:
+    store.ping()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 1
+        indexes = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert {"sessions_by_user", "sessions_by_provider_sid", "sessions_by_expiry", "claimed_keys_by_until"} <= indexes
+
+
+def test_the_lookups_use_their_indexes(store: SqliteStore, path: Path) -> None:
+    store.ping()
+    with sqlite3.connect(path) as db:
+        by_user = db.execute("EXPLAIN QUERY PLAN SELECT session_id FROM sessions WHERE provider = 'a' AND sub = 'b'")
+        by_sid = db.execute(
+            "EXPLAIN QUERY PLAN SELECT session_id FROM sessions WHERE provider = 'a' AND provider_sid = 'b'"
+        )
+        assert "sessions_by_user" in str(by_user.fetchall())
+        assert "sessions_by_provider_sid" in str(by_sid.fetchall())
+
+
+def test_two_stores_on_one_file_see_each_others_changes(store: SqliteStore, path: Path) -> None:
+    other = SqliteStore(path)
+    now = time.time()
+    record = make_record(now)
+    store.create(record)
+    assert other.get(record.session_id) == record
+    assert other.end_all_for_user("corp", "alice", "logout_everywhere", now + 1) == [record.session_id]
+    assert store.get(record.session_id).end_reason == "logout_everywhere"  # type: ignore[union-attr]
+    assert store.claim_once("jti:corp:1", now + 60) is True
+    assert other.claim_once("jti:corp:1", now + 60) is False
+    other.close()
+
+
+WRITER = """
+import sys, time
+from auth.stores.base import SessionRecord
+from auth.stores.sqlite import SqliteStore
+
+store = SqliteStore(sys.argv[1])
+now = time.time()
+store.create(SessionRecord(
+    session_id=sys.argv[2], provider="corp", sub="alice", provider_sid=None, created_at=now,
+    last_active_at=now, expires_at=now + 3600, claims={"groups": ["written-by-another-process"]},
+))
+print(store.claim_once("jti:corp:cross-process", now + 60))
+store.close()
+"""
+
+
+def test_another_process_writes_and_this_one_reads(store: SqliteStore, path: Path) -> None:
+    store.ping()  # the schema exists already: the other process opens a file in use
+    session_id = new_session_id()
+    done = subprocess.run(
+        [sys.executable, "-c", WRITER, str(path), session_id], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"
+    record = store.get(session_id)
+    assert record is not None and record.claims == {"groups": ["written-by-another-process"]}
+    assert store.claim_once("jti:corp:cross-process", time.time() + 60) is False
+
+
+def test_create_purges_expired_rows_in_bounded_batches(path: Path) -> None:
+    clock = Clock(T0)
+    store = SqliteStore(path, clock=clock)
+    for _ in range(PURGE_BATCH + 50):
+        store.create(make_record(T0, expires_at=T0 + 10))
+    store.claim_once("jti:corp:old", T0 + 10)
+    clock.now = T0 + 20
+    store.create(make_record(T0 + 20))
+    assert rows(path) == 50 + 1
+    assert rows(path, "claimed_keys") == 0
+    store.create(make_record(T0 + 20))
+    assert rows(path) == 2
+    store.close()
+
+
+def test_records_vanish_when_the_clock_passes_their_expiry(path: Path) -> None:
+    clock = Clock(T0)
+    store = SqliteStore(path, clock=clock)
+    record = make_record(T0)
+    store.create(record)
+    assert store.claim_once("jti:corp:1", T0 + 60) is True
+    clock.now = T0 + HOUR - 0.001
+    assert store.get(record.session_id) == record
+    clock.now = T0 + HOUR
+    assert store.get(record.session_id) is None
+    assert store.end_all_for_user("corp", "alice", "logout", T0) == []
+    assert store.claim_once("jti:corp:1", T0 + 2 * HOUR) is True
+    store.close()
+
+
+# -- unavailable ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def lock_holder(store: SqliteStore, path: Path) -> Iterator[Callable[[bool], None]]:
+    """Another connection that takes the database: a write transaction (``BEGIN EXCLUSIVE``,
+    which WAL readers still read past), or with ``whole_file`` the file itself
+    (``locking_mode = EXCLUSIVE``), which stops readers too."""
+    store.ping()
+    holder = sqlite3.connect(path, isolation_level=None, timeout=1)
+
+    def take(whole_file: bool) -> None:
+        if whole_file:
+            store.close()  # the file lock needs every other connection gone; the store reconnects
+            holder.execute("PRAGMA locking_mode = EXCLUSIVE")
+            holder.execute("BEGIN EXCLUSIVE")
+            holder.execute("DELETE FROM claimed_keys")
+            holder.execute("COMMIT")  # in exclusive locking mode the lock outlives the commit
+        else:
+            holder.execute("BEGIN EXCLUSIVE")
+
+    yield take
+    holder.close()
+
+
+def assert_quickly_unavailable(store: SessionStore, call: Callable[[SessionStore, float], object]) -> StoreUnavailable:
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable) as raised:
+        call(store, time.time())
+    assert time.monotonic() - started < 1.0
+    return raised.value
+
+
+@pytest.mark.parametrize("method", [*WRITES, "ping"])
+def test_a_write_transaction_elsewhere_makes_writes_unavailable_within_the_busy_timeout(
+    store: SqliteStore, path: Path, lock_holder: Callable[[bool], None], method: str
+) -> None:
+    lock_holder(False)
+    error = assert_quickly_unavailable(store, EVERY_METHOD[method])
+    assert str(error) == (
+        f"Session store unavailable (sqlite {path}): database is locked by another connection (waited 200 ms)"
+    )
+    assert (error.backend, error.failure) == (
+        f"sqlite {path}",
+        "database is locked by another connection (waited 200 ms)",
+    )
+
+
+def test_a_write_transaction_elsewhere_still_lets_sessions_be_read(
+    store: SqliteStore, lock_holder: Callable[[bool], None]
+) -> None:
+    record = make_record(time.time())
+    store.create(record)
+    lock_holder(False)
+    assert store.get(record.session_id) == record
+
+
+@pytest.mark.parametrize("method", EVERY_METHOD)
+def test_a_database_held_in_exclusive_locking_mode_makes_every_method_unavailable(
+    store: SqliteStore, path: Path, lock_holder: Callable[[bool], None], method: str
+) -> None:
+    lock_holder(True)
+    error = assert_quickly_unavailable(store, EVERY_METHOD[method])
+    assert error.failure == "database is locked by another connection (waited 200 ms)"
+
+
+def test_the_store_recovers_when_the_lock_is_released(store: SqliteStore, path: Path) -> None:
+    store.ping()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    with pytest.raises(StoreUnavailable):
+        store.claim_once("jti:corp:1", time.time() + 60)
+    holder.execute("ROLLBACK")
+    holder.close()
+    assert store.claim_once("jti:corp:1", time.time() + 60) is True
+
+
+def test_a_directory_that_cannot_be_created_is_unavailable_with_the_reason(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a directory")
+    path = tmp_path / "a-file" / "sessions" / "sessions.db"
+    store = SqliteStore(path)
+    with pytest.raises(StoreUnavailable) as raised:
+        store.get(new_session_id())
+    assert str(raised.value) == (
+        f"Session store unavailable (sqlite {path}): "
+        f"cannot create the directory {tmp_path / 'a-file' / 'sessions'}: Not a directory"
+    )
+
+
+def test_a_file_that_is_not_a_database_is_unavailable(tmp_path: Path) -> None:
+    path = tmp_path / "sessions.db"
+    path.write_bytes(b"this is not SQLite, " * 100)
+    with pytest.raises(StoreUnavailable) as raised:
+        SqliteStore(path).ping()
+    assert raised.value.failure == "file is not a database (DatabaseError)"
+
+
+def test_a_schema_from_a_newer_version_is_refused(path: Path) -> None:
+    path.parent.mkdir()
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA user_version = 7")
+    with pytest.raises(StoreUnavailable) as raised:
+        SqliteStore(path).get(new_session_id())
+    assert raised.value.failure == "schema version 7, but this package reads version 1"
