@@ -72,22 +72,6 @@ def outside_environment(settings: Mapping[str, str], *, keep_coverage: bool) -> 
     return env
 
 
-def streamlit_options(port: int) -> list[str]:
-    """Loopback only, no browser, no telemetry, no file watcher: a test server."""
-    return [
-        "--server.port",
-        str(port),
-        "--server.address",
-        "127.0.0.1",
-        "--server.headless",
-        "true",
-        "--browser.gatherUsageStats",
-        "false",
-        "--server.fileWatcherType",
-        "none",
-    ]
-
-
 def query(url: str) -> dict[str, str]:
     """A URL's query parameters (last value wins)."""
     return {key: values[-1] for key, values in parse_qs(urlsplit(url).query).items()}

@@ -48,6 +48,22 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str, interva
     raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
 
 
+def streamlit_options(port: int) -> list[str]:
+    """Loopback only, no browser, no telemetry, no file watcher: a test server."""
+    return [
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+    ]
+
+
 def stop_process_group(process: subprocess.Popen[bytes] | None) -> None:
     """SIGTERM to the process and its children (coverage saves its data on it); SIGKILL after 15 s."""
     if process is None or process.poll() is not None:
@@ -80,23 +96,7 @@ class AppProcess:
         return f"http://localhost:{self.port}{self.base_path}"
 
     def command(self) -> list[str]:
-        command = [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(ROOT / "app.py"),
-            "--server.port",
-            str(self.port),
-            "--server.address",
-            "127.0.0.1",
-            "--server.headless",
-            "true",
-            "--browser.gatherUsageStats",
-            "false",
-            "--server.fileWatcherType",
-            "none",
-        ]
+        command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), *streamlit_options(self.port)]
         if self.base_path:
             command += ["--server.baseUrlPath", self.base_path.strip("/")]
         if not self.pin_port:
