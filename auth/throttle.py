@@ -29,6 +29,8 @@ from .errors import ProviderBusy, TooManyAttempts
 P = ParamSpec("P")
 T = TypeVar("T")
 
+# Calls that may wait for a slot, per slot: a waiting call gives up after ``max_wait``.
+QUEUE_FACTOR = 4
 # Addresses remembered by the rate limit; the least recently seen are forgotten first,
 # so a flood of spoofed or rotating addresses cannot grow memory without bound.
 MAX_TRACKED_ADDRESSES = 10_000
@@ -41,7 +43,8 @@ class ProviderCapacity:
 
     def __init__(self, concurrency: int, queue: int | None = None, *, max_wait: float = 10.0) -> None:
         self.concurrency = concurrency
-        self.queue = concurrency * 2 if queue is None else queue
+        # Room for a burst of sign-ins (50 at once with the default 16) without "busy".
+        self.queue = concurrency * QUEUE_FACTOR if queue is None else queue
         self.max_wait = max_wait
         self._pending = 0
         # anyio limiters belong to one event loop; tests may run several in turn. Each

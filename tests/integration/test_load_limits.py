@@ -20,22 +20,22 @@ from tests.support.provider import LocalProvider
 
 
 def test_full_capacity_answers_busy_at_once_instead_of_queueing(provider: LocalProvider) -> None:
-    """Concurrency 2 + queue 4: of 10 callbacks against a stalled token endpoint, 4 are
+    """Concurrency 2 + queue 8: of 13 callbacks against a stalled token endpoint, 3 are
     told "busy" while the first ones still wait on the provider."""
     auth = build_auth(
         {"local": provider}, AUTH_PROVIDER_CONCURRENCY="2", AUTH_RATE_LIMIT="off", AUTH_HTTP_TIMEOUT="60s"
     )
-    assert (auth.http.capacity.concurrency, auth.http.capacity.queue) == (2, 4)
+    assert (auth.http.capacity.concurrency, auth.http.capacity.queue) == (2, 8)
     callbacks = []
     with client_for(auth) as browser:
-        for _ in range(10):  # ten browsers, each with its own sign-in
+        for _ in range(13):  # thirteen browsers, each with its own sign-in
             browser.cookies.clear()
             start = browser.get("/auth/login", params={"provider": "local"})
             back = requests.get(start.headers["location"] + "&login_hint=alice", allow_redirects=False, timeout=10)
             cookie = "; ".join(f"{name}={value}" for name, value in browser.cookies.items())
             callbacks.append((path_and_query(back.headers["location"]), cookie))
         browser.cookies.clear()
-        provider.token_fault, provider.slow_seconds = "slow", 1.5
+        provider.token_fault, provider.slow_seconds = "slow", 0.5
         busy_seen_while_stalled = threading.Event()
 
         def complete(callback: tuple[str, str]) -> tuple[int, str, str | None]:
@@ -45,15 +45,15 @@ def test_full_capacity_answers_busy_at_once_instead_of_queueing(provider: LocalP
                 busy_seen_while_stalled.set()
             return response.status_code, response.text, response.headers.get("retry-after")
 
-        with ThreadPoolExecutor(max_workers=10) as pool:
+        with ThreadPoolExecutor(max_workers=13) as pool:
             results = list(pool.map(complete, callbacks))
 
     statuses = sorted(status for status, _, _ in results)
-    assert statuses.count(503) == 4
+    assert statuses.count(503) == 3
     assert busy_seen_while_stalled.is_set()
     busy = [r for r in results if r[0] == 503]
     assert all("Sign-in is busy right now" in text and retry == "5" for _, text, retry in busy)
-    assert len(provider.token_requests) == 6  # the busy ones never reached the provider
+    assert len(provider.token_requests) == 10  # the busy ones never reached the provider
 
 
 def test_busy_capacity_recovers(provider: LocalProvider) -> None:
@@ -146,9 +146,9 @@ def test_waiting_for_capacity_is_bounded_by_the_queue(provider: LocalProvider) -
     """A wait-for-condition, not a sleep: the stalled calls are visibly in flight first."""
     auth = build_auth({"local": provider}, AUTH_PROVIDER_CONCURRENCY="1", AUTH_RATE_LIMIT="off")
     provider.discovery_fault, provider.slow_seconds = "slow", 2.0
-    with client_for(auth) as browser, ThreadPoolExecutor(max_workers=3) as pool:
-        first = [pool.submit(browser.get, "/auth/login", params={"provider": "local"}) for _ in range(3)]
-        wait_until(lambda: auth.http.capacity.pending == 3, 10, "three sign-ins running or queued")
+    with client_for(auth) as browser, ThreadPoolExecutor(max_workers=5) as pool:
+        first = [pool.submit(browser.get, "/auth/login", params={"provider": "local"}) for _ in range(5)]
+        wait_until(lambda: auth.http.capacity.pending == 5, 10, "five sign-ins running or queued")
         fourth = browser.get("/auth/login", params={"provider": "local"})
         results = [future.result() for future in first]
     assert fourth.status_code == 503

@@ -85,11 +85,10 @@ def test_pages_and_static_files_are_served_while_the_provider_stalls(provider: L
 
     assert page.status_code == static.status_code == health.status_code == 200
     stalled = [index for index, status in finished if status == 504]
-    busy = [index for index, status in finished if status == 503]
     assert stalled, f"expected timed-out callbacks, got {sorted(s for _, s in finished)}"
     assert page_done < min(stalled) and static_done < min(stalled)
-    # 16 running + 32 queued: at least the other 12 are told "busy" at once, never queued without bound.
-    assert len(busy) >= STALLED_CALLBACKS - 16 * 3
+    # 16 run and time out (504); the rest wait at most one HTTP timeout for a slot and are then
+    # told "busy" (503) or run and time out too: none hangs, none signs in.
     assert {status for _, status in finished} <= {503, 504}
 
 
