@@ -21,10 +21,9 @@ from tests.packaging.outside_app import (
     ServedApp,
     outside_environment,
     query,
-    streamlit_options,
     write_minimal_app,
 )
-from tests.support.app_process import free_port
+from tests.support.app_process import free_port, streamlit_options
 from tests.support.provider import LocalProvider, ProviderUser
 
 

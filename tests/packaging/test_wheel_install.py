@@ -28,10 +28,9 @@ from tests.packaging.outside_app import (
     ServedApp,
     outside_environment,
     query,
-    streamlit_options,
     write_minimal_app,
 )
-from tests.support.app_process import free_port
+from tests.support.app_process import free_port, streamlit_options
 from tests.support.provider import LocalProvider, ProviderUser
 
 # Building and installing takes a while on a cold pip cache; -m "not packaging" skips it.
