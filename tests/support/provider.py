@@ -5,6 +5,9 @@ shape. The login layer must also cope with Keycloak-shaped tokens (roles in
 ``realm_access``/``resource_access``, sometimes only in the access token), Google-shaped
 tokens (``hd``), provider faults (HTTP 500, slowness, ``invalid_grant``), key rotation,
 issuer mismatch and provider clock skew. This provider produces all of those on demand.
+It also keeps provider sessions (optionally remembered by a browser cookie, like Keycloak
+SSO) and ends them the ways real providers do: RP-Initiated Logout 1.0 at the end-session
+endpoint, Back-Channel Logout 1.0 to the app, RFC 7009 token revocation (Google's way).
 
 It is a genuine HTTP server (Starlette app under uvicorn, in a daemon thread) so the product
 is exercised through its real HTTP client code, not through monkeypatching::
@@ -16,7 +19,8 @@ is exercised through its real HTTP client code, not through monkeypatching::
         provider.reset()                      # knobs back to defaults, recordings cleared
 
 Knobs are plain attributes read on every request; the server thread only reads them, the
-test thread only writes them, so no locking is needed beyond what the GIL gives.
+test thread only writes them, so no locking is needed beyond what the GIL gives. Provider
+sessions are the exception: both threads end them, so they sit behind a lock.
 """
 
 from __future__ import annotations
@@ -27,23 +31,26 @@ import binascii
 import hashlib
 import hmac
 import html
+import json
 import re
 import secrets
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit
 
+import requests
 import uvicorn
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
-from joserfc import jwt
-from joserfc.jwk import RSAKey
+from joserfc import jws, jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet, RSAKey
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -51,6 +58,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = [
+    "BACKCHANNEL_LOGOUT_EVENT",
+    "PROVIDER_SESSION_COOKIE",
     "LocalProvider",
     "ProviderUser",
     "generate_signing_key",
@@ -67,6 +76,17 @@ _USERINFO_PATH = "/protocol/openid-connect/userinfo"
 _JWKS_PATH = "/protocol/openid-connect/certs"
 _END_SESSION_PATH = "/protocol/openid-connect/logout"
 _DISCOVERY_PATH = "/.well-known/openid-configuration"
+# Google-style short path (https://oauth2.googleapis.com/revoke), under the issuer path.
+_REVOCATION_PATH = "/revoke"
+
+#: The browser cookie naming a provider session (the provider's SSO cookie).
+PROVIDER_SESSION_COOKIE = "lp_session"
+#: The ``events`` member that makes a JWT a logout token (Back-Channel Logout 1.0 §2.4).
+BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+_LOGOUT_TOKEN_LIFETIME = 120
+# Back-Channel Logout 1.0 §2.5 leaves the timeout to the OP; long enough for a slow app
+# under test, short enough that a hung one fails the test instead of the whole run.
+_BACKCHANNEL_TIMEOUT = 10.0
 
 _TOKEN_FAULTS = frozenset({"500", "slow", "invalid_grant", "redirect"})
 # Where the "redirect" fault and ``jwks_redirect_to`` point by default: cloud metadata (SSRF).
@@ -177,6 +197,20 @@ class _Login:
 
 
 @dataclass
+class _ProviderSession:
+    """A signed-in user at the provider (Keycloak's "user session").
+
+    ``id`` is the opaque value of the browser's ``lp_session`` cookie; ``sid`` is the public
+    session id that ID tokens and logout tokens carry (OIDC Front/Back-Channel Logout).
+    """
+
+    id: str
+    sub: str
+    sid: str
+    auth_time: float  # provider clock (skewed), when the user last authenticated
+
+
+@dataclass
 class _Code:
     login: _Login
     redirect_uri: str
@@ -273,16 +307,38 @@ class LocalProvider:
     - ``roles_in_id_token``: when ``False`` (Keycloak's default), ``realm_access``,
       ``resource_access`` and ``groups`` appear only in the access token; userinfo keeps
       ``groups`` but not the role claims.
-    - ``advertise``: extra/overriding discovery fields; a ``None`` value removes the field.
+    - ``advertise``: extra/overriding discovery fields; a ``None`` value removes the field
+      (``{"end_session_endpoint": None}`` makes the provider look like Google).
+    - ``sso``: remember sign-ins in the browser (``lp_session`` cookie), so a later
+      authorize request is approved at once, like Keycloak SSO (see "Sessions" below).
+    - ``backchannel_logout_uri``: the app's Back-Channel Logout 1.0 endpoint; when set,
+      every provider session that ends is reported there with a ``logout_token``.
 
     Recordings: ``authorize_requests`` (query of each GET authorize), ``token_requests``
-    (``{"form": ..., "auth_method": ...}``), ``end_session_requests``, ``discovery_hits``,
-    ``jwks_hits``, ``userinfo_hits``.
+    (``{"form": ..., "auth_method": ...}``), ``end_session_requests`` (parameters as
+    received), ``discovery_hits``, ``jwks_hits``, ``userinfo_hits``, ``sso_approvals``
+    (approvals through an existing provider session), ``backchannel_deliveries``
+    (``{"status": int | None, "body": str, "claims": dict}``; status ``None`` when the POST
+    failed) and ``revocation_requests`` (``{"token_type_hint": ..., "known": bool, "kind":
+    "access_token" | "refresh_token" | None}`` for every request, the token itself never).
 
     Sign-in: ``login_hint`` naming a user (its ``sub``, ``preferred_username`` or ``email``)
     approves at once; otherwise the authorize page offers one button per user (value =
     ``sub``, label = ``preferred_username``, else ``email``, else ``sub``). ID tokens are only
     issued when the scope contains ``openid``; they carry ``at_hash`` like real providers'.
+
+    Sessions: every approval opens a provider session (its ``sid`` goes into the tokens) or,
+    when the browser's live session is the same user's, renews it. With ``sso`` the browser
+    gets an HttpOnly ``lp_session`` cookie for it, and a GET authorize with a live cookie is
+    approved as that user without the form unless ``prompt`` has ``login`` or
+    ``select_account`` (a ``login_hint`` naming someone else also starts a fresh sign-in);
+    ``prompt=none`` is then approved too. Sessions end only at the end-session endpoint,
+    through ``end_provider_sessions()`` (an admin's "sign out") and at ``reset()`` (quietly);
+    ending one does not revoke tokens already issued.
+
+    Logout: the end-session endpoint checks its parameters like Keycloak (RP-Initiated
+    Logout 1.0 §2-3; ``post_logout_redirect_uris`` is the registered list, ``None`` allows any
+    absolute http(s) URL), and ``revocation_endpoint`` implements RFC 7009 for the client.
 
     Single client (``client_id``/``client_secret``). ``redirect_uris=None`` accepts any
     absolute http(s) redirect URI; pass a list to enforce exact registration.
@@ -303,6 +359,8 @@ class LocalProvider:
     code_lifetime: float
     roles_in_id_token: bool
     advertise: dict[str, Any]
+    sso: bool
+    backchannel_logout_uri: str | None
     # Recordings.
     authorize_requests: list[dict[str, str]]
     token_requests: list[dict[str, Any]]
@@ -310,6 +368,9 @@ class LocalProvider:
     discovery_hits: int
     jwks_hits: int
     userinfo_hits: int
+    sso_approvals: int
+    backchannel_deliveries: list[dict[str, Any]]
+    revocation_requests: list[dict[str, Any]]
 
     def __init__(
         self,
@@ -319,10 +380,15 @@ class LocalProvider:
         issuer_path: str = "",
         redirect_uris: Sequence[str] | None = None,
         frontend_host: str | None = None,
+        post_logout_redirect_uris: Sequence[str] | None = None,
     ) -> None:
         """``frontend_host`` splits the provider like Keycloak behind KC_HOSTNAME with a
         dynamic back channel: the issuer and browser endpoints use that host name (e.g.
-        ``localhost``), while discovery, token, userinfo and JWKS are on 127.0.0.1."""
+        ``localhost``), while discovery, token, userinfo, JWKS and revocation are on 127.0.0.1.
+
+        ``post_logout_redirect_uris`` are the client's registered sign-out landing pages
+        (exact match, as Keycloak's "Valid post logout redirect URIs"); ``None`` accepts any
+        absolute http(s) URL."""
         if not _ISSUER_PATH_RE.fullmatch(issuer_path):
             raise ValueError(f"issuer_path must be '' or like '/realms/demo', got {issuer_path!r}")
         self.users: dict[str, ProviderUser] = {user.sub: user for user in users}
@@ -331,11 +397,17 @@ class LocalProvider:
         self.issuer_path = issuer_path
         self.redirect_uris = list(redirect_uris) if redirect_uris is not None else None
         self.frontend_host = frontend_host
+        self.post_logout_redirect_uris = (
+            list(post_logout_redirect_uris) if post_logout_redirect_uris is not None else None
+        )
 
         self._key: RSAKey = generate_signing_key()
         self._codes: dict[str, _Code] = {}
         self._access_tokens: dict[str, _AccessGrant] = {}
         self._refresh_tokens: dict[str, _Login] = {}
+        # Ended from the server thread (end-session) and from the test thread, hence the lock.
+        self._sessions: dict[str, _ProviderSession] = {}
+        self._sessions_lock = threading.Lock()
 
         self._port: int | None = None
         self._sock: socket.socket | None = None
@@ -352,7 +424,11 @@ class LocalProvider:
     # ------------------------------------------------------------------ knobs
 
     def reset(self) -> None:
-        """Put every knob back to its default and clear recordings (keeps users and keys)."""
+        """Put every knob back to its default and clear recordings (keeps users and keys).
+
+        Provider sessions are forgotten without back-channel logout, so one test's sign-ins
+        can neither approve nor log out another test's browser.
+        """
         self.discovery_issuer = None
         self.token_fault = None
         self.discovery_fault = None
@@ -369,12 +445,19 @@ class LocalProvider:
         self.code_lifetime = 60.0
         self.roles_in_id_token = True
         self.advertise = {}
+        self.sso = False
+        self.backchannel_logout_uri = None
         self.authorize_requests = []
         self.token_requests = []
         self.end_session_requests = []
         self.discovery_hits = 0
         self.jwks_hits = 0
         self.userinfo_hits = 0
+        self.sso_approvals = 0
+        self.backchannel_deliveries = []
+        self.revocation_requests = []
+        with self._sessions_lock:
+            self._sessions.clear()
 
     @property
     def token_fault(self) -> str | None:
@@ -469,6 +552,10 @@ class LocalProvider:
     @property
     def end_session_endpoint(self) -> str:
         return self.issuer + _END_SESSION_PATH
+
+    @property
+    def revocation_endpoint(self) -> str:
+        return self.backchannel_base + _REVOCATION_PATH
 
     def start(self, timeout: float = 10.0) -> LocalProvider:
         """Bind a free port on 127.0.0.1, serve in a daemon thread, return once accepting.
@@ -567,6 +654,7 @@ class LocalProvider:
             Route(p + _USERINFO_PATH, self._userinfo, methods=["GET", "POST"]),
             Route(p + _JWKS_PATH, self._jwks, methods=["GET"]),
             Route(p + _END_SESSION_PATH, self._end_session, methods=["GET", "POST"]),
+            Route(p + _REVOCATION_PATH, self._revoke, methods=["POST"]),
         ]
         return _DateHeader(Starlette(routes=routes), self)
 
@@ -597,6 +685,10 @@ class LocalProvider:
             "userinfo_endpoint": self.userinfo_endpoint,
             "jwks_uri": self.jwks_uri,
             "end_session_endpoint": self.end_session_endpoint,
+            "revocation_endpoint": self.revocation_endpoint,
+            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "backchannel_logout_supported": True,
+            "backchannel_logout_session_supported": True,
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
             "subject_types_supported": ["public"],
@@ -653,10 +745,16 @@ class LocalProvider:
             return checked
         if self.authorize_error is not None:
             return self._authorize_error_redirect(checked, self.authorize_error)
+        prompts = set(params.get("prompt", "").split())
         user = self._find_user(params.get("login_hint"))
+        live = self._browser_session(request)
+        if live is not None and not prompts & {"login", "select_account"} and (user is None or user.sub == live.sub):
+            # SSO: the browser is already signed in here, so no form (OIDC Core §3.1.2.3).
+            self.sso_approvals += 1
+            return self._approve(checked, self.users[live.sub], live)
         if user is not None:
-            return self._approve(checked, user)
-        if params.get("prompt") == "none":
+            return self._approve(checked, user, self._session_for_sign_in(request, user))
+        if "none" in prompts:
             return _redirect(
                 checked.redirect_uri,
                 error="login_required",
@@ -679,7 +777,7 @@ class LocalProvider:
         user = self.users.get(sub)
         if user is None:
             return _html_page("Unknown user", f"No user {sub!r} at this provider.", status=400)
-        return self._approve(checked, user)
+        return self._approve(checked, user, self._session_for_sign_in(request, user))
 
     def _check_authorize(self, params: dict[str, str]) -> _AuthorizeRequest | Response:
         """Validate an authorization request (RFC 6749 §4.1.1, RFC 7636 §4.3).
@@ -744,20 +842,80 @@ class LocalProvider:
                 return user
         return None
 
-    def _approve(self, req: _AuthorizeRequest, user: ProviderUser) -> Response:
+    def _approve(self, req: _AuthorizeRequest, user: ProviderUser, session: _ProviderSession) -> Response:
+        """Issue a code bound to ``session`` (its ``sid`` and ``auth_time`` go into tokens)."""
         code = secrets.token_urlsafe(32)
         login = _Login(
             sub=user.sub,
             client_id=req.client_id,
             scope=req.scope,
             nonce=req.nonce,
-            sid=str(uuid.uuid4()),
-            auth_time=self._now(),
+            sid=session.sid,
+            auth_time=session.auth_time,
         )
         self._codes[code] = _Code(
             login=login, redirect_uri=req.redirect_uri, code_challenge=req.code_challenge, issued=time.monotonic()
         )
-        return _redirect(req.redirect_uri, code=code, state=req.state, iss=self.issuer if self.send_iss else None)
+        response = _redirect(req.redirect_uri, code=code, state=req.state, iss=self.issuer if self.send_iss else None)
+        if self.sso:
+            response.set_cookie(PROVIDER_SESSION_COOKIE, session.id, path="/", httponly=True, samesite="lax")
+        return response
+
+    # ------------------------------------------------------- provider sessions
+
+    def _browser_session(self, request: Request) -> _ProviderSession | None:
+        """The live provider session this browser's cookie names, if ``sso`` is on.
+
+        A session whose user has since been removed from ``users`` counts as ended.
+        """
+        if not self.sso:
+            return None
+        with self._sessions_lock:
+            session = self._sessions.get(request.cookies.get(PROVIDER_SESSION_COOKIE, ""))
+        return session if session is not None and session.sub in self.users else None
+
+    def _session_for_sign_in(self, request: Request, user: ProviderUser) -> _ProviderSession:
+        """The session a fresh authentication of ``user`` belongs to.
+
+        Re-authenticating the user of the browser's live session renews that session (new
+        ``auth_time``, same ``sid``), as Keycloak does; anyone else gets a new session. A
+        session replaced in the browser stays live: only logout ends sessions.
+        """
+        live = self._browser_session(request)
+        if live is not None and live.sub == user.sub:
+            live.auth_time = self._now()
+            return live
+        session = _ProviderSession(
+            id=secrets.token_urlsafe(32), sub=user.sub, sid=str(uuid.uuid4()), auth_time=self._now()
+        )
+        with self._sessions_lock:
+            self._sessions[session.id] = session
+        return session
+
+    def sessions_of(self, sub: str) -> list[str]:
+        """The ``sid`` of every live provider session of user ``sub``, oldest first."""
+        with self._sessions_lock:
+            return [session.sid for session in self._sessions.values() if session.sub == sub]
+
+    def end_provider_sessions(self, sub: str) -> list[str]:
+        """End every provider session of ``sub``, as a Keycloak admin's "Sign out" does.
+
+        When ``backchannel_logout_uri`` is set, one logout token per session is delivered
+        before this returns (see ``backchannel_deliveries``). Call it from the test thread:
+        it blocks while the app handles the logout tokens. Returns the ``sid`` values ended.
+        """
+        if threading.current_thread() is self._thread:
+            raise RuntimeError("end_provider_sessions() would block the provider's own event loop")
+        ended = self._end_sessions(lambda session: session.sub == sub)
+        self._send_backchannel_logouts(ended)
+        return [session.sid for session in ended]
+
+    def _end_sessions(self, doomed: Callable[[_ProviderSession], bool]) -> list[_ProviderSession]:
+        with self._sessions_lock:
+            ended = [session for session in self._sessions.values() if doomed(session)]
+            for session in ended:
+                del self._sessions[session.id]
+        return ended
 
     def _login_page(self, params: dict[str, str]) -> Response:
         hidden = "".join(
@@ -798,10 +956,7 @@ class LocalProvider:
             else:
                 raise _OAuthError("unsupported_grant_type", f"grant_type {grant_type!r} is not supported")
         except _OAuthError as err:
-            response = _oauth_error_response(err)
-            if err.status == 401 and basic:
-                response.headers["WWW-Authenticate"] = 'Basic realm="LocalProvider"'
-            return response
+            return _client_error_response(err, basic)
         return JSONResponse(self._issue_tokens(login), headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
     def _authenticate_client(self, basic_header: str | None, form: dict[str, str]) -> str:
@@ -946,20 +1101,209 @@ class LocalProvider:
         claims = {k: v for k, v in user.claims.items() if k not in hidden}
         return JSONResponse({**claims, "sub": user.sub})
 
+    # ------------------------------------------------------------- revocation
+
+    async def _revoke(self, request: Request) -> Response:
+        """RFC 7009 token revocation: how an app signs out where there is no end-session
+        endpoint (Google). Any token the client presents is forgotten at once."""
+        pairs = parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
+        form = dict(pairs)
+        authorization = request.headers.get("authorization", "")
+        basic = authorization[:6].lower() == "basic "
+        token = form.get("token", "")
+        kind = self._token_kind(token)
+        self.revocation_requests.append(
+            {"token_type_hint": form.get("token_type_hint"), "known": kind is not None, "kind": kind}
+        )
+        try:
+            if len(form) != len(pairs):
+                raise _OAuthError("invalid_request", "A parameter was repeated")
+            if request.headers.get("content-type", "").split(";")[0].strip() != "application/x-www-form-urlencoded":
+                raise _OAuthError("invalid_request", "Body must be application/x-www-form-urlencoded")
+            self._authenticate_client(authorization if basic else None, form)  # §2.1: client first
+            if not token:
+                raise _OAuthError("invalid_request", "token is required")
+        except _OAuthError as err:
+            return _client_error_response(err, basic)
+        if kind == "access_token":
+            self._access_tokens.pop(token, None)
+        elif kind == "refresh_token":
+            self._refresh_tokens.pop(token, None)
+        # §2.2: 200 whether or not the token was known, so clients cannot probe for tokens.
+        return Response(status_code=200, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+    def _token_kind(self, token: str) -> str | None:
+        """Which of our tokens ``token`` is; RFC 7009 §2.1 lets a server ignore
+        ``token_type_hint`` and search every type, as this one does."""
+        if token in self._access_tokens:
+            return "access_token"
+        if token in self._refresh_tokens:
+            return "refresh_token"
+        return None
+
     # ------------------------------------------------------------ end session
 
     async def _end_session(self, request: Request) -> Response:
+        """RP-Initiated Logout 1.0: check the request, end the provider session, tell the
+        app over the back channel, then send the browser back (or show "Signed out").
+
+        The session ended is the one the hint's ``sid`` names, else the one the browser's
+        ``lp_session`` cookie names; the cookie is cleared either way. Problems are shown as
+        a 400 page, never redirected, as §3 requires for an unverified
+        ``post_logout_redirect_uri``.
+        """
         if request.method == "POST":
             params = dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
         else:
             params = dict(request.query_params)
         self.end_session_requests.append(params)
+        hint_claims: dict[str, Any] | None = None
+        if params.get("id_token_hint"):
+            checked = self._check_id_token_hint(params["id_token_hint"])
+            if isinstance(checked, Response):
+                return checked
+            hint_claims = checked
+        client_id = params.get("client_id")
+        if client_id is not None and client_id != self.client_id:
+            return _html_page("Unknown client", f"client_id {client_id!r} is not registered.", status=400)
         target = params.get("post_logout_redirect_uri")
         if target:
-            if urlsplit(target).scheme not in ("http", "https"):
-                return _html_page("Invalid request", "post_logout_redirect_uri must be http(s).", status=400)
-            return _redirect(target, state=params.get("state"))
-        return _html_page("Signed out", "You are signed out of Local Provider.")
+            problem = self._check_post_logout_redirect_uri(target)
+            if problem is None and hint_claims is None and client_id is None:
+                problem = "post_logout_redirect_uri requires id_token_hint or client_id."
+            if problem is not None:
+                return _html_page("Invalid request", problem, status=400)
+
+        hint_sid = hint_claims.get("sid") if hint_claims is not None else None
+        if isinstance(hint_sid, str):
+            ended = self._end_sessions(lambda session: session.sid == hint_sid)
+        else:
+            cookie = request.cookies.get(PROVIDER_SESSION_COOKIE)
+            ended = self._end_sessions(lambda session: session.id == cookie)
+        # Blocking POSTs go to a worker thread: the app may call back into this provider
+        # (JWKS) while it handles the logout token, and this loop must be free to answer.
+        await asyncio.to_thread(self._send_backchannel_logouts, ended)
+
+        if target:
+            response: Response = _redirect(target, state=params.get("state"))
+        else:
+            response = _html_page("Signed out", "You are signed out of Local Provider.")
+        response.delete_cookie(PROVIDER_SESSION_COOKIE, path="/", httponly=True, samesite="lax")
+        return response
+
+    def _check_id_token_hint(self, hint: str) -> dict[str, Any] | Response:
+        """The hint's claims, if it is an ID token this provider issued to the client.
+
+        Signature against the published keys (so a token signed before ``rotate_keys()``
+        no longer counts) and audience only: an expired hint is fine (§2), it is usually
+        presented long after the ID token's short life.
+        """
+        try:
+            claims = jwt.decode(hint, KeySet.import_key_set(self.jwks()), algorithms=["RS256"]).claims
+        except (JoseError, ValueError):
+            return _html_page(
+                "Invalid request", "id_token_hint is not an ID token signed by this provider.", status=400
+            )
+        audience = claims.get("aud")
+        audiences = audience if isinstance(audience, list) else [audience]
+        if self.client_id not in audiences:
+            return _html_page("Invalid request", "id_token_hint was not issued to this client.", status=400)
+        return claims
+
+    def _check_post_logout_redirect_uri(self, target: str) -> str | None:
+        """Why ``target`` may not be redirected to, or ``None`` when it may."""
+        parts = urlsplit(target)
+        if parts.scheme not in ("http", "https"):
+            return "post_logout_redirect_uri must be http(s)."
+        if not parts.netloc or parts.fragment:
+            return "post_logout_redirect_uri must be an absolute URL without a fragment."
+        if self.post_logout_redirect_uris is not None and target not in self.post_logout_redirect_uris:
+            return "post_logout_redirect_uri is not registered."
+        return None
+
+    # -------------------------------------------------------- back-channel
+
+    def logout_token(
+        self,
+        *,
+        sub: str | None = None,
+        sid: str | None = None,
+        claims_override: dict[str, Any] | None = None,
+        header_override: dict[str, Any] | None = None,
+        key: RSAKey | None = None,
+    ) -> str:
+        """A Back-Channel Logout 1.0 §2.4 logout token, as the provider would send it.
+
+        ``sub``/``sid`` set to ``None`` are left out (the spec needs at least one, so leaving
+        both out makes an invalid token). ``claims_override`` and ``header_override`` are
+        merged last, ``None`` deleting a member, to forge tokens an app must refuse; a
+        ``header_override`` of ``{"alg": "none"}`` yields an unsigned token. ``key`` signs
+        instead of the current key; its ``kid`` is used when it has one.
+        """
+        return self._encode_logout_token(self._logout_claims(sub, sid, claims_override), header_override, key)
+
+    def send_logout_token(self, uri: str, token: str) -> tuple[int, str]:
+        """POST ``token`` to ``uri`` as the provider's back channel does (for forged or
+        replayed tokens); returns the app's status and body. Not recorded; a connection
+        failure raises."""
+        with _backchannel_http() as http:
+            response = http.post(uri, data={"logout_token": token}, timeout=_BACKCHANNEL_TIMEOUT, allow_redirects=False)
+        return response.status_code, response.text
+
+    def _logout_claims(self, sub: str | None, sid: str | None, override: dict[str, Any] | None) -> dict[str, Any]:
+        now = int(self._now())
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "aud": self.client_id,
+            "iat": now,
+            "exp": now + _LOGOUT_TOKEN_LIFETIME,
+            "jti": str(uuid.uuid4()),
+            "events": {BACKCHANNEL_LOGOUT_EVENT: {}},
+            "sub": sub,
+            "sid": sid,
+        }
+        claims.update(override or {})
+        return {k: v for k, v in claims.items() if v is not None}
+
+    def _encode_logout_token(
+        self, claims: dict[str, Any], header_override: dict[str, Any] | None, key: RSAKey | None
+    ) -> str:
+        current = self._key  # read once so the kid and signature always agree
+        signer = key if key is not None else current
+        header: dict[str, Any] = {
+            "alg": "RS256",
+            "kid": signer.kid if signer.kid is not None else current.kid,
+            "typ": "logout+jwt",
+        }
+        header.update(header_override or {})
+        header = {k: v for k, v in header.items() if v is not None}
+        payload = json.dumps(claims, separators=(",", ":")).encode("utf-8")
+        if header.get("alg") == "none":
+            return f"{_b64url(json.dumps(header, separators=(',', ':')).encode('utf-8'))}.{_b64url(payload)}."
+        # jws rather than jwt.encode, which would put back a deleted "typ".
+        return jws.serialize_compact(header, payload, signer, algorithms=[str(header.get("alg"))])
+
+    def _send_backchannel_logouts(self, ended: list[_ProviderSession]) -> None:
+        """Tell the app about each ended session (§2.5), one POST each, recording the
+        outcome; blocking, so event-loop callers run it in a worker thread."""
+        uri = self.backchannel_logout_uri
+        if uri is None or not ended:
+            return
+        with _backchannel_http() as http:
+            for session in ended:
+                claims = self._logout_claims(session.sub, session.sid, None)
+                token = self._encode_logout_token(claims, None, None)
+                try:
+                    response = http.post(
+                        uri, data={"logout_token": token}, timeout=_BACKCHANNEL_TIMEOUT, allow_redirects=False
+                    )
+                except requests.RequestException as error:
+                    # Only the exception type: its text may quote the request.
+                    self.backchannel_deliveries.append({"status": None, "body": type(error).__name__, "claims": claims})
+                else:
+                    self.backchannel_deliveries.append(
+                        {"status": response.status_code, "body": response.text, "claims": claims}
+                    )
 
 
 def _label(user: ProviderUser) -> str:
@@ -987,6 +1331,27 @@ def _oauth_error_response(err: _OAuthError) -> JSONResponse:
         status_code=err.status,
         headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
     )
+
+
+def _client_error_response(err: _OAuthError, basic: bool) -> JSONResponse:
+    """An error from an endpoint with client authentication (token, revocation): a 401
+    answer to Basic credentials carries the challenge (RFC 6749 §5.2)."""
+    response = _oauth_error_response(err)
+    if err.status == 401 and basic:
+        response.headers["WWW-Authenticate"] = 'Basic realm="LocalProvider"'
+    return response
+
+
+def _backchannel_http() -> requests.Session:
+    """An HTTP client for the provider's own calls to the app: no proxies from the
+    environment, so a logout token goes straight to the 127.0.0.1 app."""
+    session = requests.Session()
+    session.trust_env = False
+    return session
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def _html_page(title: str, body: str, status: int = 200, raw: bool = False) -> HTMLResponse:

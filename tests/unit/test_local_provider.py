@@ -7,10 +7,14 @@ silently stopped producing them, those tests would pass for the wrong reason.
 from __future__ import annotations
 
 import base64
+import json
 import secrets
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from email.utils import parsedate_to_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, quote_plus, urlsplit
 
@@ -21,12 +25,24 @@ from joserfc import jwt
 from joserfc.errors import BadSignatureError, InvalidKeyIdError
 from joserfc.jwk import KeySet, RSAKey
 
-from tests.support.provider import LocalProvider, ProviderUser, generate_signing_key, google_users, keycloak_users
+from tests.support.provider import (
+    BACKCHANNEL_LOGOUT_EVENT,
+    PROVIDER_SESSION_COOKIE,
+    LocalProvider,
+    ProviderUser,
+    generate_signing_key,
+    google_users,
+    keycloak_users,
+)
 
 CLIENT_ID = "app"
 CLIENT_SECRET = "s3cret"
 REDIRECT_URI = "http://127.0.0.1:8501/oauth2callback"
 ALICE_SUB = keycloak_users(CLIENT_ID)[0].sub
+BOB_SUB = keycloak_users(CLIENT_ID)[1].sub
+LOGGED_OUT_URI = "http://127.0.0.1:8501/logged-out"
+# One PKCE pair for the SSO tests, which build authorization requests without login_hint.
+SSO_VERIFIER = secrets.token_urlsafe(48)
 
 
 @pytest.fixture(scope="module")
@@ -440,7 +456,7 @@ def test_end_session(provider: LocalProvider, http: requests.Session) -> None:
         provider.end_session_endpoint,
         allow_redirects=False,
         timeout=5,
-        params={"post_logout_redirect_uri": REDIRECT_URI, "state": "bye"},
+        params={"client_id": CLIENT_ID, "post_logout_redirect_uri": REDIRECT_URI, "state": "bye"},
     )
     assert response.status_code == 302 and redirect_query(response) == {"state": "bye"}
     page = http.get(provider.end_session_endpoint, timeout=5)
@@ -456,3 +472,486 @@ def test_reset_restores_defaults(provider: LocalProvider, http: requests.Session
     assert provider.token_fault is None and provider.roles_in_id_token is True and provider.advertise == {}
     assert provider.discovery_hits == 0 and provider.current_kid == kid
     assert isinstance(provider.users[ALICE_SUB], ProviderUser)
+
+
+# ------------------------------------------------------------ logout features
+
+
+class Receiver:
+    """A stand-in for the app's back-channel logout endpoint, on 127.0.0.1.
+
+    It records each POST before answering, and the provider delivers synchronously, so a
+    test can read ``posts`` as soon as the provider call returns.
+    """
+
+    def __init__(self) -> None:
+        self.posts: list[dict[str, str]] = []
+        self.status = 200
+        #: fetched before answering, as an app fetches the provider's JWKS to check the token
+        self.fetch_first: str | None = None
+        self.fetched: list[int] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                receiver.posts.append(
+                    {"content_type": self.headers.get("Content-Type", ""), "body": self.rfile.read(length).decode()}
+                )
+                if receiver.fetch_first is not None:
+                    receiver.fetched.append(requests.get(receiver.fetch_first, timeout=5).status_code)
+                reply = b"ok" if receiver.status == 200 else b"bad"
+                self.send_response(receiver.status)
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # keep logout tokens out of the test output
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/auth/backchannel-logout"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def logout_tokens(self) -> list[str]:
+        return [parse_qs(post["body"])["logout_token"][0] for post in self.posts]
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver()
+    yield server
+    server.close()
+
+
+def sso_params(**extra: str) -> dict[str, str]:
+    """An authorization request without ``login_hint``: only a provider session skips the form."""
+    return {
+        "client_id": CLIENT_ID,
+        "redirect_uri": REDIRECT_URI,
+        "response_type": "code",
+        "scope": "openid",
+        "state": "st-1",
+        "code_challenge": create_s256_code_challenge(SSO_VERIFIER),
+        "code_challenge_method": "S256",
+        **extra,
+    }
+
+
+def id_claims(provider: LocalProvider, http: requests.Session, response: requests.Response) -> dict[str, Any]:
+    """Redeem the code in an authorize redirect; the verified ID token's claims."""
+    assert response.status_code == 302, response.text
+    body = exchange(provider, http, redirect_query(response)["code"], SSO_VERIFIER).json()
+    return verify(provider, http, body["id_token"]).claims
+
+
+def b64url_json(segment: str) -> dict[str, Any]:
+    return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+
+
+def revoke(provider: LocalProvider, http: requests.Session, token: str, **extra: str) -> requests.Response:
+    return http.post(
+        provider.revocation_endpoint,
+        data={"token": token, **extra},
+        headers=basic(CLIENT_ID, CLIENT_SECRET),
+        timeout=5,
+    )
+
+
+def test_discovery_advertises_logout_support(provider: LocalProvider, http: requests.Session) -> None:
+    doc = http.get(provider.discovery_url, timeout=5).json()
+    assert doc["revocation_endpoint"] == provider.revocation_endpoint == provider.backchannel_base + "/revoke"
+    assert doc["revocation_endpoint_auth_methods_supported"] == ["client_secret_basic", "client_secret_post"]
+    assert doc["backchannel_logout_supported"] is True
+    assert doc["backchannel_logout_session_supported"] is True
+    provider.advertise = {"backchannel_logout_supported": None, "backchannel_logout_session_supported": None}
+    doc = http.get(provider.discovery_url, timeout=5).json()
+    assert "backchannel_logout_supported" not in doc and "backchannel_logout_session_supported" not in doc
+
+
+def test_sso_signs_the_browser_in_again_without_the_form(provider: LocalProvider, http: requests.Session) -> None:
+    provider.sso = True
+    signed_in = http.post(
+        provider.authorization_endpoint, data={**sso_params(), "user": ALICE_SUB}, allow_redirects=False, timeout=5
+    )
+    cookie = signed_in.headers["set-cookie"]
+    assert cookie.startswith(f"{PROVIDER_SESSION_COOKIE}=")
+    assert {"httponly", "path=/", "samesite=lax"} <= {part.strip().lower() for part in cookie.split(";")}
+    first = id_claims(provider, http, signed_in)
+
+    again = id_claims(
+        provider, http, http.get(provider.authorization_endpoint, params=sso_params(), timeout=5, allow_redirects=False)
+    )
+    silent = http.get(
+        provider.authorization_endpoint, params=sso_params(prompt="none"), allow_redirects=False, timeout=5
+    )
+    assert silent.status_code == 302 and "code" in redirect_query(silent)
+
+    assert provider.sso_approvals == 2
+    assert again["sub"] == ALICE_SUB
+    assert (again["sid"], again["auth_time"]) == (first["sid"], first["auth_time"])
+    assert provider.sessions_of(ALICE_SUB) == [first["sid"]]
+
+
+def test_sso_prompt_login_or_another_user_shows_a_fresh_sign_in(
+    provider: LocalProvider, http: requests.Session
+) -> None:
+    provider.sso = True
+    first = id_claims(
+        provider,
+        http,
+        http.get(
+            provider.authorization_endpoint, params=sso_params(login_hint="alice"), allow_redirects=False, timeout=5
+        ),
+    )
+    for prompt in ("login", "select_account"):
+        page = http.get(provider.authorization_endpoint, params=sso_params(prompt=prompt), timeout=5)
+        assert page.status_code == 200 and "Sign in to Local Provider" in page.text, prompt
+    assert provider.sso_approvals == 0
+
+    # Re-authenticating the same user renews the session; it keeps its sid.
+    renewed = id_claims(
+        provider,
+        http,
+        http.post(
+            provider.authorization_endpoint,
+            data={**sso_params(prompt="login"), "user": ALICE_SUB},
+            allow_redirects=False,
+            timeout=5,
+        ),
+    )
+    assert renewed["sid"] == first["sid"] and renewed["auth_time"] >= first["auth_time"]
+
+    # A login_hint naming someone else is a new sign-in, not SSO as Alice.
+    bob = id_claims(
+        provider,
+        http,
+        http.get(
+            provider.authorization_endpoint, params=sso_params(login_hint="bob"), allow_redirects=False, timeout=5
+        ),
+    )
+    assert bob["sub"] == BOB_SUB and bob["sid"] != first["sid"]
+    assert provider.sso_approvals == 0
+    assert provider.sessions_of(BOB_SUB) == [bob["sid"]]
+
+
+def test_without_sso_there_is_no_cookie_but_sessions_still_end(provider: LocalProvider, http: requests.Session) -> None:
+    code_response = http.get(
+        provider.authorization_endpoint, params=sso_params(login_hint="alice"), allow_redirects=False, timeout=5
+    )
+    assert "set-cookie" not in code_response.headers
+    sid = id_claims(provider, http, code_response)["sid"]
+    page = http.get(provider.authorization_endpoint, params=sso_params(), timeout=5)
+    assert page.status_code == 200 and "Sign in to Local Provider" in page.text
+    none = http.get(provider.authorization_endpoint, params=sso_params(prompt="none"), allow_redirects=False, timeout=5)
+    assert redirect_query(none)["error"] == "login_required"
+    assert provider.end_provider_sessions(ALICE_SUB) == [sid]
+    assert provider.backchannel_deliveries == []  # no backchannel_logout_uri, nothing sent
+
+
+def test_end_session_with_hint_ends_the_provider_session(provider: LocalProvider, http: requests.Session) -> None:
+    provider.sso = True
+    body = tokens(provider, http)
+    sid = verify(provider, http, body["id_token"]).claims["sid"]
+    assert provider.sessions_of(ALICE_SUB) == [sid] and PROVIDER_SESSION_COOKIE in http.cookies
+
+    response = http.get(
+        provider.end_session_endpoint,
+        params={
+            "id_token_hint": body["id_token"],
+            "post_logout_redirect_uri": LOGGED_OUT_URI + "?from=idp",
+            "state": "bye",
+        },
+        allow_redirects=False,
+        timeout=5,
+    )
+    assert response.status_code == 302
+    assert response.headers["location"] == LOGGED_OUT_URI + "?from=idp&state=bye"
+    assert "max-age=0" in response.headers["set-cookie"].lower()
+    assert PROVIDER_SESSION_COOKIE not in http.cookies
+    assert provider.sessions_of(ALICE_SUB) == []
+    page = http.get(provider.authorization_endpoint, params=sso_params(), timeout=5)
+    assert page.status_code == 200 and "Sign in to Local Provider" in page.text
+    assert provider.sso_approvals == 0
+
+
+def test_end_session_by_cookie_and_expired_hint(provider: LocalProvider, http: requests.Session) -> None:
+    """Without a hint the browser's cookie names the session; an expired hint is accepted."""
+    provider.sso = True
+    tokens(provider, http)
+    page = http.post(provider.end_session_endpoint, data={}, timeout=5)
+    assert page.status_code == 200 and "Signed out" in page.text
+    assert provider.sessions_of(ALICE_SUB) == []
+
+    provider.id_token_lifetime = -60
+    expired = tokens(provider, http)["id_token"]
+    assert verify(provider, http, expired).claims["exp"] < time.time()
+    response = http.get(
+        provider.end_session_endpoint,
+        params={"id_token_hint": expired, "post_logout_redirect_uri": LOGGED_OUT_URI},
+        allow_redirects=False,
+        timeout=5,
+    )
+    assert response.status_code == 302 and response.headers["location"] == LOGGED_OUT_URI
+    assert provider.sessions_of(ALICE_SUB) == []
+
+
+@pytest.mark.parametrize(
+    ("forgery", "message"),
+    [
+        ("foreign_key", "id_token_hint is not an ID token signed by this provider."),
+        ("unknown_kid", "id_token_hint is not an ID token signed by this provider."),
+        ("unsigned", "id_token_hint is not an ID token signed by this provider."),
+        ("garbage", "id_token_hint is not an ID token signed by this provider."),
+        ("rotated_away", "id_token_hint is not an ID token signed by this provider."),
+        ("other_audience", "id_token_hint was not issued to this client."),
+    ],
+)
+def test_end_session_refuses_a_bad_hint(
+    provider: LocalProvider, http: requests.Session, forgery: str, message: str
+) -> None:
+    if forgery == "foreign_key":
+        provider.sign_with = RSAKey.generate_key(2048)  # borrows the current kid
+    elif forgery == "unknown_kid":
+        provider.sign_with = generate_signing_key("rogue")
+    elif forgery == "other_audience":
+        provider.id_token_claims_override = {"aud": "other-app"}
+    hint = tokens(provider, http)["id_token"]
+    if forgery == "unsigned":
+        none_header = base64.urlsafe_b64encode(b'{"alg":"none"}').rstrip(b"=").decode()
+        hint = f"{none_header}.{hint.split('.')[1]}."  # the real claims, signature stripped
+    elif forgery == "garbage":
+        hint = "not-a-jwt"
+    elif forgery == "rotated_away":
+        provider.rotate_keys()  # the old key leaves the JWKS at once
+    provider.backchannel_logout_uri = "http://127.0.0.1:9/never-called"
+
+    response = http.get(
+        provider.end_session_endpoint,
+        params={"id_token_hint": hint, "post_logout_redirect_uri": LOGGED_OUT_URI},
+        allow_redirects=False,
+        timeout=5,
+    )
+    assert response.status_code == 400 and "location" not in response.headers
+    assert message in response.text
+    assert len(provider.sessions_of(ALICE_SUB)) == 1
+    assert provider.backchannel_deliveries == []
+
+
+def test_end_session_checks_client_and_registered_redirect() -> None:
+    with (
+        LocalProvider(
+            users=keycloak_users(CLIENT_ID),
+            client_id=CLIENT_ID,
+            client_secret=CLIENT_SECRET,
+            post_logout_redirect_uris=[LOGGED_OUT_URI],
+        ) as strict,
+        requests.Session() as http,
+    ):
+        assert strict.post_logout_redirect_uris == [LOGGED_OUT_URI]
+        refused = [
+            (
+                {"client_id": CLIENT_ID, "post_logout_redirect_uri": REDIRECT_URI},
+                "post_logout_redirect_uri is not registered.",
+            ),
+            (
+                {"post_logout_redirect_uri": LOGGED_OUT_URI},
+                "post_logout_redirect_uri requires id_token_hint or client_id.",
+            ),
+            (
+                {"client_id": "evil", "post_logout_redirect_uri": LOGGED_OUT_URI},
+                "client_id &#x27;evil&#x27; is not registered.",
+            ),
+            ({"client_id": CLIENT_ID, "post_logout_redirect_uri": "javascript:alert(1)"}, "must be http(s)."),
+        ]
+        for params, message in refused:
+            response = http.get(strict.end_session_endpoint, params=params, allow_redirects=False, timeout=5)
+            assert response.status_code == 400 and message in response.text, params
+        accepted = http.post(
+            strict.end_session_endpoint,
+            data={"client_id": CLIENT_ID, "post_logout_redirect_uri": LOGGED_OUT_URI, "state": "s 1"},
+            allow_redirects=False,
+            timeout=5,
+        )
+        assert accepted.status_code == 302 and accepted.headers["location"] == LOGGED_OUT_URI + "?state=s+1"
+        assert len(strict.end_session_requests) == len(refused) + 1
+
+
+def test_end_session_sends_a_backchannel_logout_token(
+    provider: LocalProvider, http: requests.Session, receiver: Receiver
+) -> None:
+    provider.backchannel_logout_uri = receiver.url
+    body = tokens(provider, http)
+    sid = verify(provider, http, body["id_token"]).claims["sid"]
+
+    page = http.get(provider.end_session_endpoint, params={"id_token_hint": body["id_token"]}, timeout=5)
+    assert page.status_code == 200 and "Signed out" in page.text
+
+    (post,) = receiver.posts
+    assert post["content_type"] == "application/x-www-form-urlencoded"
+    assert list(parse_qs(post["body"])) == ["logout_token"]
+    token = verify(provider, http, receiver.logout_tokens()[0])
+    assert token.header == {"alg": "RS256", "kid": provider.current_kid, "typ": "logout+jwt"}
+    claims = token.claims
+    assert claims["iss"] == provider.issuer and claims["aud"] == CLIENT_ID
+    assert claims["sub"] == ALICE_SUB and claims["sid"] == sid
+    assert claims["events"] == {BACKCHANNEL_LOGOUT_EVENT: {}}
+    assert claims["exp"] - claims["iat"] == 120 and abs(claims["iat"] - time.time()) < 5
+    assert claims["jti"] and "nonce" not in claims
+    assert provider.backchannel_deliveries == [{"status": 200, "body": "ok", "claims": claims}]
+    assert provider.sessions_of(ALICE_SUB) == []
+
+
+def test_provider_answers_while_the_app_handles_the_logout_token(
+    provider: LocalProvider, http: requests.Session, receiver: Receiver
+) -> None:
+    """The delivery must not block the provider's event loop: the app calls back for JWKS."""
+    provider.backchannel_logout_uri, receiver.fetch_first = receiver.url, provider.jwks_uri
+    body = tokens(provider, http)
+    page = http.get(provider.end_session_endpoint, params={"id_token_hint": body["id_token"]}, timeout=8)
+    assert page.status_code == 200
+    assert receiver.fetched == [200] and provider.jwks_hits == 1
+    assert [delivery["status"] for delivery in provider.backchannel_deliveries] == [200]
+
+
+def test_end_provider_sessions_logs_out_each_session(
+    provider: LocalProvider, http: requests.Session, receiver: Receiver
+) -> None:
+    sids = [
+        verify(provider, http, tokens(provider, http, who)["id_token"]).claims["sid"]
+        for who in ("alice", "alice", "bob")
+    ]
+    provider.backchannel_logout_uri = receiver.url
+
+    assert provider.end_provider_sessions(ALICE_SUB) == sids[:2]
+
+    sent = [verify(provider, http, token).claims for token in receiver.logout_tokens()]
+    assert [(claims["sub"], claims["sid"]) for claims in sent] == [(ALICE_SUB, sids[0]), (ALICE_SUB, sids[1])]
+    assert sent[0]["jti"] != sent[1]["jti"]
+    assert [delivery["status"] for delivery in provider.backchannel_deliveries] == [200, 200]
+    assert provider.sessions_of(ALICE_SUB) == [] and provider.sessions_of(BOB_SUB) == [sids[2]]
+    assert provider.end_provider_sessions(ALICE_SUB) == []
+    assert len(receiver.posts) == 2
+
+
+def test_backchannel_failures_are_recorded(provider: LocalProvider, http: requests.Session, receiver: Receiver) -> None:
+    tokens(provider, http)
+    receiver.status = 400
+    provider.backchannel_logout_uri = receiver.url
+    provider.end_provider_sessions(ALICE_SUB)
+    assert [(d["status"], d["body"]) for d in provider.backchannel_deliveries] == [(400, "bad")]
+
+    tokens(provider, http)
+    with socket.socket() as bound_not_listening:  # connections to it are refused at once
+        bound_not_listening.bind(("127.0.0.1", 0))
+        provider.backchannel_logout_uri = f"http://127.0.0.1:{bound_not_listening.getsockname()[1]}/logout"
+        (sid,) = provider.end_provider_sessions(ALICE_SUB)
+    failed = provider.backchannel_deliveries[1]
+    assert failed["status"] is None and failed["body"] == "ConnectionError"
+    assert failed["claims"]["sid"] == sid
+
+
+def test_logout_token_helper_and_overrides(provider: LocalProvider) -> None:
+    provider.date_offset_seconds = -3600.0
+    token = jwt.decode(
+        provider.logout_token(sub=ALICE_SUB, sid="sid-1"), KeySet.import_key_set(provider.jwks()), algorithms=["RS256"]
+    )
+    assert token.header == {"alg": "RS256", "kid": provider.current_kid, "typ": "logout+jwt"}
+    assert set(token.claims) == {"iss", "aud", "iat", "exp", "jti", "events", "sub", "sid"}
+    assert -3605 < token.claims["iat"] - time.time() < -3595
+
+    forged = provider.logout_token(
+        sid="sid-1", claims_override={"nonce": "n", "events": None}, header_override={"typ": None, "kid": "other"}
+    )
+    decoded = jwt.decode(forged, provider.signing_key, algorithms=["RS256"])
+    assert decoded.header == {"alg": "RS256", "kid": "other"}
+    assert "sub" not in decoded.claims and "events" not in decoded.claims and decoded.claims["nonce"] == "n"
+
+    foreign = provider.logout_token(sub=ALICE_SUB, key=generate_signing_key("rogue"))
+    assert b64url_json(foreign.split(".")[0])["kid"] == "rogue"
+    with pytest.raises(InvalidKeyIdError):
+        jwt.decode(foreign, KeySet.import_key_set(provider.jwks()), algorithms=["RS256"])
+
+    unsigned = provider.logout_token(sub=ALICE_SUB, header_override={"alg": "none"})
+    header, payload, signature = unsigned.split(".")
+    assert signature == "" and b64url_json(header)["alg"] == "none" and b64url_json(payload)["sub"] == ALICE_SUB
+
+
+def test_send_logout_token_posts_as_given(provider: LocalProvider, receiver: Receiver) -> None:
+    receiver.status = 400
+    assert provider.send_logout_token(receiver.url, "forged.token.x") == (400, "bad")
+    assert receiver.logout_tokens() == ["forged.token.x"]
+    assert provider.backchannel_deliveries == []
+
+
+def test_revocation_forgets_tokens(provider: LocalProvider, http: requests.Session) -> None:
+    body = tokens(provider, http)
+    first = revoke(provider, http, body["refresh_token"], token_type_hint="refresh_token")
+    assert first.status_code == 200 and first.content == b""
+    refreshed = http.post(
+        provider.token_endpoint,
+        data={"grant_type": "refresh_token", "refresh_token": body["refresh_token"]},
+        headers=basic(CLIENT_ID, CLIENT_SECRET),
+        timeout=5,
+    )
+    assert refreshed.status_code == 400 and refreshed.json()["error"] == "invalid_grant"
+
+    posted = http.post(
+        provider.revocation_endpoint,
+        data={"token": body["access_token"], "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET},
+        timeout=5,
+    )
+    assert posted.status_code == 200
+    userinfo = http.get(
+        provider.userinfo_endpoint, headers={"Authorization": f"Bearer {body['access_token']}"}, timeout=5
+    )
+    assert userinfo.status_code == 401
+
+    assert revoke(provider, http, body["refresh_token"], token_type_hint="access_token").status_code == 200
+    assert provider.revocation_requests == [
+        {"token_type_hint": "refresh_token", "known": True, "kind": "refresh_token"},
+        {"token_type_hint": None, "known": True, "kind": "access_token"},
+        {"token_type_hint": "access_token", "known": False, "kind": None},
+    ]
+
+
+def test_revocation_requires_the_client(provider: LocalProvider, http: requests.Session) -> None:
+    body = tokens(provider, http)
+    wrong = http.post(
+        provider.revocation_endpoint, data={"token": body["refresh_token"]}, headers=basic(CLIENT_ID, "nope"), timeout=5
+    )
+    assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client"
+    assert wrong.headers["WWW-Authenticate"] == 'Basic realm="LocalProvider"'
+    anonymous = http.post(provider.revocation_endpoint, data={"token": body["refresh_token"]}, timeout=5)
+    assert anonymous.status_code == 401 and anonymous.json()["error"] == "invalid_client"
+    missing = http.post(provider.revocation_endpoint, data={}, headers=basic(CLIENT_ID, CLIENT_SECRET), timeout=5)
+    assert missing.status_code == 400 and missing.json()["error"] == "invalid_request"
+
+    still_valid = http.post(
+        provider.token_endpoint,
+        data={"grant_type": "refresh_token", "refresh_token": body["refresh_token"]},
+        headers=basic(CLIENT_ID, CLIENT_SECRET),
+        timeout=5,
+    )
+    assert still_valid.status_code == 200
+    assert body["refresh_token"] not in repr(provider.revocation_requests)
+
+
+def test_reset_ends_sessions_and_logout_knobs(provider: LocalProvider, http: requests.Session) -> None:
+    provider.sso, provider.backchannel_logout_uri = True, "http://127.0.0.1:9/never-called"
+    body = tokens(provider, http)
+    revoke(provider, http, body["access_token"])
+    provider.reset()
+    assert provider.sso is False and provider.backchannel_logout_uri is None
+    assert provider.sessions_of(ALICE_SUB) == [] and provider.backchannel_deliveries == []
+    assert provider.revocation_requests == [] and provider.sso_approvals == 0
+    assert provider.post_logout_redirect_uris is None
+    provider.sso = True  # the old cookie names a forgotten session: the form again
+    page = http.get(provider.authorization_endpoint, params=sso_params(), timeout=5)
+    assert page.status_code == 200 and "Sign in to Local Provider" in page.text
