@@ -1,8 +1,10 @@
-"""The docker/ stack hangs together: compose, Dockerfile, app.env, secrets and the realm.
+"""The docker/ stack hangs together: compose, Dockerfile, app.env, secrets, the realm and nginx.
 
 No Docker engine is needed: the files are parsed and checked against each other and
 against the app's own view of its settings (``auth.config.load_settings``), so the
-callback and issuer registered in Keycloak are the ones the app will really use.
+callback and issuer registered in Keycloak are the ones the app will really use. The
+"replicas" profile (two app replicas, Redis, an nginx load balancer) is checked the same
+way: each replica's settings are loaded as the container would see them.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,7 +21,10 @@ import pytest
 import yaml
 from dotenv import dotenv_values
 
-from auth.config import DEV_SECRET_MARKER, MIN_SECRET_LENGTH, Settings, load_settings
+from auth.address import PublicAddress
+from auth.config import DEFAULT_STORE, DEV_SECRET_MARKER, MIN_SECRET_LENGTH, Settings, load_settings
+from auth.stores.factory import StoreSpec, parse_store_url
+from auth.wiring import Auth
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"
@@ -27,6 +33,13 @@ APP_ENV_FILE = DOCKER / "app.env"
 REALM_FILE = DOCKER / "keycloak" / "streamlit-realm.json"
 DOCKERFILE = DOCKER / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
+NGINX_CONF = DOCKER / "nginx" / "replicas.conf"
+NGINX_TARGET = PurePosixPath("/etc/nginx/conf.d/default.conf")
+
+REPLICAS_PROFILE = "replicas"
+REPLICAS = ("app-1", "app-2")
+REDIS_PORT = 6379  # the port redis:7-alpine listens on
+BACKCHANNEL_PATH = "/auth/backchannel-logout"
 
 CLIENT_ID = "streamlit-app"
 IMPORT_DIR = PurePosixPath("/opt/keycloak/data/import")
@@ -75,14 +88,7 @@ def app_env() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def secret_files(compose: dict[str, Any], app: dict[str, Any]) -> dict[str, Path]:
     """Path inside the app container -> the local file compose mounts there."""
-    declared = compose.get("secrets") or {}
-    mounted: dict[str, Path] = {}
-    for entry in app.get("secrets") or []:
-        source = entry if isinstance(entry, str) else entry["source"]
-        target = source if isinstance(entry, str) else entry.get("target", source)
-        target_path = PurePosixPath(target) if target.startswith("/") else SECRETS_DIR / target
-        mounted[str(target_path)] = (DOCKER / declared[source]["file"]).resolve()
-    return mounted
+    return mounted_secrets(compose, app)
 
 
 @pytest.fixture(scope="module")
@@ -119,11 +125,99 @@ def dockerfile() -> list[tuple[str, str]]:
     return dockerfile_instructions(DOCKERFILE.read_text(encoding="utf-8"))
 
 
+@pytest.fixture(scope="module")
+def replicas(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    services = compose["services"]
+    assert set(REPLICAS) <= set(services), "the replicas profile needs services app-1 and app-2"
+    return {name: services[name] for name in REPLICAS}
+
+
+@pytest.fixture(scope="module")
+def replica_settings(compose: dict[str, Any], replicas: dict[str, dict[str, Any]]) -> dict[str, Settings]:
+    """Each replica's settings as its container would load them (env_file, environment, secrets)."""
+    return {name: load_settings(container_env(compose, service)) for name, service in replicas.items()}
+
+
+@pytest.fixture(scope="module")
+def redis(compose: dict[str, Any]) -> dict[str, Any]:
+    return compose["services"]["redis"]
+
+
+@pytest.fixture(scope="module")
+def lb(compose: dict[str, Any]) -> dict[str, Any]:
+    return compose["services"]["lb"]
+
+
+@pytest.fixture(scope="module")
+def nginx() -> list[Directive]:
+    return parse_nginx(NGINX_CONF.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def proxied(nginx: list[Directive]) -> Directive:
+    """The one ``location`` that proxies to the replicas."""
+    locations = [d for d in find(nginx, "location") if find(d.block or [], "proxy_pass")]
+    assert len(locations) == 1, "exactly one proxying location expected"
+    return locations[0]
+
+
 def environment(service: dict[str, Any]) -> dict[str, Any]:
     env = service.get("environment") or {}
     if isinstance(env, list):
         env = dict(item.split("=", 1) if "=" in item else (item, None) for item in env)
     return env
+
+
+def mounted_secrets(compose: dict[str, Any], service: dict[str, Any]) -> dict[str, Path]:
+    """Path inside the service's container -> the local file compose mounts there."""
+    declared = compose.get("secrets") or {}
+    mounted: dict[str, Path] = {}
+    for entry in service.get("secrets") or []:
+        source = entry if isinstance(entry, str) else entry["source"]
+        target = source if isinstance(entry, str) else entry.get("target", source)
+        target_path = PurePosixPath(target) if target.startswith("/") else SECRETS_DIR / target
+        mounted[str(target_path)] = (DOCKER / declared[source]["file"]).resolve()
+    return mounted
+
+
+def container_env(compose: dict[str, Any], service: dict[str, Any]) -> dict[str, str]:
+    """The service's environment as compose builds it (env_file, then ``environment`` over it),
+    with mounted secret paths swapped for the local files."""
+    env_files = service.get("env_file") or []
+    env: dict[str, str] = {}
+    for name in [env_files] if isinstance(env_files, str) else env_files:
+        env.update({k: v for k, v in dotenv_values(DOCKER / name).items() if v is not None})
+    env.update({k: str(v) for k, v in environment(service).items() if v is not None})
+    secrets = mounted_secrets(compose, service)
+    return {key: str(secrets.get(value, value)) for key, value in env.items()}
+
+
+def profiles(service: dict[str, Any]) -> list[str]:
+    return list(service.get("profiles") or [])
+
+
+def published_ports(service: dict[str, Any]) -> set[tuple[int, int]]:
+    """(host port, container port) of short-syntax "host:container" or "ip:host:container" entries."""
+    pairs = set()
+    for entry in service.get("ports") or []:
+        parts = str(entry).split("/")[0].rsplit(":", 2)
+        assert len(parts) >= 2, f"{entry}: no host port"
+        pairs.add((int(parts[-2]), int(parts[-1])))
+    return pairs
+
+
+def volume_mounts(service: dict[str, Any]) -> list[tuple[str, PurePosixPath, list[str]]]:
+    """(source, target, options) of short-syntax volume entries."""
+    mounts = []
+    for volume in service.get("volumes") or []:
+        source, target, *options = volume.split(":")
+        mounts.append((source, PurePosixPath(target), options))
+    return mounts
+
+
+def url_port(url: str) -> int:
+    parts = urlsplit(url)
+    return parts.port or {"http": 80, "https": 443}[parts.scheme]
 
 
 def command_args(service: dict[str, Any]) -> list[str]:
@@ -164,6 +258,66 @@ def dockerfile_instructions(text: str) -> list[tuple[str, str]]:
         keyword, _, args = line.partition(" ")
         pairs.append((keyword.upper(), args.strip()))
     return pairs
+
+
+@dataclass(frozen=True)
+class Directive:
+    """One nginx directive: ``name args...;`` or ``name args... { block }``."""
+
+    name: str
+    args: tuple[str, ...]
+    block: list[Directive] | None = None
+
+
+_NGINX_TOKEN = re.compile(r"\"[^\"]*\"|'[^']*'|[{};]|[^\s{};\"']+")
+_NGINX_TIME = re.compile(r"(\d+)(ms|s|m|h|d|w|M|y)?")
+_NGINX_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "M": 2592000, "y": 31536000}
+
+
+def parse_nginx(text: str) -> list[Directive]:
+    """nginx's configuration syntax: ``#`` comments, words and quoted strings, ``;`` and blocks."""
+    tokens = _NGINX_TOKEN.findall(re.sub(r"#[^\n]*", "", text))
+    stack: list[list[Directive]] = [[]]
+    words: list[str] = []
+    for token in tokens:
+        if token == ";":
+            assert words, "empty directive"
+            stack[-1].append(Directive(words[0], tuple(words[1:])))
+            words = []
+        elif token == "{":
+            assert words, "block without a directive"
+            block: list[Directive] = []
+            stack[-1].append(Directive(words[0], tuple(words[1:]), block))
+            stack.append(block)
+            words = []
+        elif token == "}":
+            assert len(stack) > 1 and not words, "unbalanced }"
+            stack.pop()
+        else:
+            words.append(token[1:-1] if token[0] in "\"'" else token)
+    assert len(stack) == 1 and not words, "unterminated block or directive"
+    return stack[0]
+
+
+def find(directives: list[Directive], name: str) -> list[Directive]:
+    """Every directive called ``name``, at any depth."""
+    found = []
+    for directive in directives:
+        if directive.name == name:
+            found.append(directive)
+        found.extend(find(directive.block or [], name))
+    return found
+
+
+def nginx_seconds(value: str) -> float:
+    """An nginx time (``60``, ``90s``, ``1h30m``, ``1d``) in seconds."""
+    parts = _NGINX_TIME.findall(value)
+    assert parts and "".join(n + u for n, u in parts) == value, value
+    return sum(int(number) * _NGINX_UNITS[unit or "s"] for number, unit in parts)
+
+
+def proxy_headers(location: Directive) -> dict[str, str]:
+    return {d.args[0].lower(): d.args[1] for d in location.block or [] if d.name == "proxy_set_header"}
 
 
 def instructions(dockerfile: list[tuple[str, str]], keyword: str) -> list[str]:
@@ -524,3 +678,226 @@ def test_dockerignore_drops_local_state_but_keeps_what_the_image_copies(
     }
     assert {"pyproject.toml", "auth", "app.py", "demo"} <= copied
     assert not copied & patterns and "*" not in patterns
+
+
+# --------------------------------------------------------------------------- session store and logout
+
+
+def test_single_app_keeps_sessions_in_sqlite_on_a_named_volume(
+    settings: Settings, app: dict[str, Any], compose: dict[str, Any]
+) -> None:
+    assert settings.store.kind == "sqlite" and settings.store.path is not None
+    store_dir = PurePosixPath(settings.store.path).parent
+    assert store_dir.is_absolute(), "a relative path would land in /app, which the app user cannot write"
+    named = [(source, options) for source, target, options in volume_mounts(app) if target == store_dir]
+    assert len(named) == 1, f"no volume mounted at {store_dir}"
+    source, options = named[0]
+    # A named volume (declared below), not a bind mount of a host directory.
+    assert "/" not in source and source in (compose.get("volumes") or {}), source
+    assert "ro" not in options
+
+
+def test_image_creates_the_store_directories_for_its_unprivileged_user(
+    dockerfile: list[tuple[str, str]], settings: Settings
+) -> None:
+    """A named volume copies the image directory's owner; a directory Docker creates is root's."""
+    uid = instructions(dockerfile, "USER")[-1].split(":")[0]
+    workdir = PurePosixPath(instructions(dockerfile, "WORKDIR")[-1])
+    runs = " && ".join(instructions(dockerfile, "RUN"))
+    user = re.search(rf"useradd\b[^&]*--uid {uid}\b[^&]* (\w+)\s*(?:&&|$)", runs)
+    assert user, f"no useradd for uid {uid}"
+    chowned: set[PurePosixPath] = set()
+    for owner, paths in re.findall(r"chown (?:-R )?(\S+?)(?::\S+)? ([^&]+)", runs):
+        if owner in {user.group(1), uid}:
+            chowned |= {PurePosixPath(path) for path in paths.split()}
+    assert settings.store.path is not None
+    # The compose app's store (app.env) and the default one (relative to the working directory).
+    default_store = parse_store_url(DEFAULT_STORE, base_dir=Path(workdir))
+    assert default_store.path is not None
+    for directory in (PurePosixPath(settings.store.path).parent, PurePosixPath(default_store.path).parent):
+        assert directory in chowned, f"{directory} is not created for the app user"
+
+
+def test_app_env_sets_the_session_timeouts_within_the_max_age(settings: Settings, app_env: dict[str, str]) -> None:
+    assert {"AUTH_STORE", "AUTH_SESSION_TIMEOUT", "AUTH_SESSION_MAX_AGE"} <= set(app_env)
+    assert settings.stateful
+    assert 0 < settings.session_timeout < settings.session_max_age
+
+
+def test_realm_post_logout_redirect_is_the_apps_root_with_a_trailing_slash(
+    settings: Settings, client: dict[str, Any]
+) -> None:
+    expected = PublicAddress(settings).post_logout_redirect_uri()
+    assert expected == f"{settings.public_url}/" == "http://localhost:8501/"
+    assert client["attributes"]["post.logout.redirect.uris"].split("##") == [expected]
+
+
+def test_backchannel_logout_url_is_a_post_route_the_app_serves(settings: Settings, client: dict[str, Any]) -> None:
+    url = urlsplit(client["attributes"]["backchannel.logout.url"])
+    assert url.path == f"{settings.base_path}{BACKCHANNEL_PATH}" == BACKCHANNEL_PATH
+    assert not url.query and not url.fragment
+    # The routes the app really mounts (with an in-memory store: no files are touched here).
+    routes = Auth(replace(settings, store=StoreSpec("memory"))).routes
+    assert any(route.path == url.path and "POST" in (route.methods or set()) for route in routes)
+
+
+# --------------------------------------------------------------------------- profile "replicas"
+
+
+def test_plain_up_starts_keycloak_and_the_single_app_only(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert {name for name, service in services.items() if not profiles(service)} == {"keycloak", "app"}
+    for name, service in services.items():
+        assert profiles(service) in ([], [REPLICAS_PROFILE]), name
+    assert {name for name, service in services.items() if profiles(service)} == {*REPLICAS, "redis", "lb"}
+
+
+def test_compose_documents_that_the_replicas_profile_scales_the_single_app_to_zero() -> None:
+    """lb takes app's host port and its name: both running at once would collide."""
+    commands = [
+        line
+        for line in COMPOSE_FILE.read_text(encoding="utf-8").splitlines()
+        if line.startswith("#") and "docker compose -f docker/compose.yml" in line and "--profile replicas up" in line
+    ]
+    assert len(commands) == 1, "the header names the command that starts the replicas profile"
+    assert re.search(r"\s--scale[ =]app=0(\s|$)", commands[0]), commands[0]
+
+
+def test_replicas_run_the_apps_image_with_its_env_file_and_secrets(
+    app: dict[str, Any], replicas: dict[str, dict[str, Any]]
+) -> None:
+    for name, replica in replicas.items():
+        assert replica["build"] == app["build"], name
+        assert replica["env_file"] == app["env_file"], name
+        assert replica["secrets"] == app["secrets"], name
+        assert "image" not in replica or replica.get("image") == app.get("image"), name
+        # Only the load balancer is published: the replicas are reached through it.
+        assert not replica.get("ports"), name
+        assert replica["depends_on"]["keycloak"]["condition"] == "service_healthy", name
+        assert replica["depends_on"]["redis"]["condition"] == "service_healthy", name
+
+
+def test_replicas_share_one_cookie_secret_and_the_apps_settings(
+    settings: Settings, replica_settings: dict[str, Settings], replicas: dict[str, dict[str, Any]]
+) -> None:
+    for name, replica in replicas.items():
+        # No per-replica secret may shadow the mounted one.
+        assert not {"AUTH_COOKIE_SECRET", "AUTH_COOKIE_SECRET_FILE"} & set(environment(replica)), name
+    secrets = {name: [s.value for s in replica.cookie_secrets] for name, replica in replica_settings.items()}
+    assert secrets["app-1"] == secrets["app-2"] == [s.value for s in settings.cookie_secrets]
+    assert all(len(value) >= MIN_SECRET_LENGTH for value in secrets["app-1"])
+    for name, replica in replica_settings.items():
+        assert replica.warnings == (), name
+        assert replica.public_url == settings.public_url, name
+        assert replica.cookie_name == settings.cookie_name, name
+        assert [(p.name, p.issuer, p.client_id) for p in replica.providers] == [
+            (p.name, p.issuer, p.client_id) for p in settings.providers
+        ], name
+        assert (replica.session_timeout, replica.session_max_age) == (
+            settings.session_timeout,
+            settings.session_max_age,
+        )
+
+
+def test_replicas_keep_sessions_in_the_redis_service(
+    compose: dict[str, Any], replica_settings: dict[str, Settings]
+) -> None:
+    urls = set()
+    for name, replica in replica_settings.items():
+        assert replica.store.kind == "redis" and replica.store.url is not None, name
+        urls.add(replica.store.url.value)
+    assert len(urls) == 1, "both replicas must use one store"
+    url = urlsplit(urls.pop())
+    assert url.scheme == "redis"
+    assert url.hostname == "redis" and url.hostname in compose["services"]
+    assert (url.port or REDIS_PORT) == REDIS_PORT
+    assert url.path.strip("/").isdigit()
+
+
+def test_replicas_trust_forwarded_headers_from_the_load_balancer(replicas: dict[str, dict[str, Any]]) -> None:
+    for name, replica in replicas.items():
+        assert environment(replica).get("FORWARDED_ALLOW_IPS"), name
+
+
+def test_redis_is_the_official_image_with_a_ping_healthcheck(redis: dict[str, Any]) -> None:
+    assert redis["image"] == "redis:7-alpine"
+    assert profiles(redis) == [REPLICAS_PROFILE]
+    probe = healthcheck_text(redis)
+    assert "redis-cli" in probe and re.search(r"\bping\b", probe), probe
+    assert "PONG" in probe  # redis-cli exits 0 on an error reply too
+    assert not redis.get("ports"), "only the replicas need Redis: no host port"
+
+
+def test_load_balancer_is_nginx_on_the_apps_public_port(
+    lb: dict[str, Any], app: dict[str, Any], settings: Settings
+) -> None:
+    assert lb["image"] == "nginx:1.27-alpine"
+    assert profiles(lb) == [REPLICAS_PROFILE]
+    # The browser keeps AUTH_PUBLIC_URL (and the realm's redirect URIs) in either arrangement.
+    assert published_ports(lb) == published_ports(app)
+    assert {host for host, _ in published_ports(lb)} == {url_port(settings.public_url)}
+    mounts = [(source, options) for source, target, options in volume_mounts(lb) if target == NGINX_TARGET]
+    assert len(mounts) == 1, lb.get("volumes")
+    source, options = mounts[0]
+    assert (DOCKER / source).resolve() == NGINX_CONF.resolve()
+    assert "ro" in options
+    for name in REPLICAS:
+        assert name in lb["depends_on"], name
+
+
+def test_load_balancer_takes_the_apps_name_and_the_backchannel_port(
+    lb: dict[str, Any], client: dict[str, Any], nginx: list[Directive]
+) -> None:
+    backchannel = urlsplit(client["attributes"]["backchannel.logout.url"])
+    aliases = lb["networks"]["default"]["aliases"]
+    assert backchannel.hostname in aliases
+    listen_ports = {int(d.args[0].rsplit(":", 1)[-1]) for d in find(nginx, "listen")}
+    assert listen_ports == {url_port(backchannel.geturl())}
+    assert container_ports(lb) == listen_ports
+
+
+def test_nginx_balances_both_replicas_without_stickiness(nginx: list[Directive], proxied: Directive) -> None:
+    (target,) = [urlsplit(d.args[0]) for d in find(proxied.block or [], "proxy_pass")]
+    upstreams = {d.args[0]: d for d in find(nginx, "upstream")}
+    assert target.hostname in upstreams, "proxy_pass names an upstream block"
+    upstream = upstreams[target.hostname].block or []
+    servers = [d.args for d in upstream if d.name == "server"]
+    assert sorted(args[0] for args in servers) == [f"{name}:8501" for name in REPLICAS]
+    assert all(len(args) == 1 for args in servers), "no weights, backup or down flags"
+    for sticky in ("ip_hash", "hash", "sticky", "sticky_cookie_insert"):
+        assert not find(nginx, sticky), sticky
+
+
+def test_nginx_upgrades_websockets_and_keeps_them_open(nginx: list[Directive], proxied: Directive) -> None:
+    block = proxied.block or []
+    assert [d.args for d in block if d.name == "proxy_http_version"] == [("1.1",)]
+    headers = proxy_headers(proxied)
+    assert headers["upgrade"] == "$http_upgrade"
+    connection = headers["connection"]
+    if connection.startswith("$"):
+        # The usual map: "upgrade" for a WebSocket handshake, "close" otherwise.
+        maps = [d for d in find(nginx, "map") if d.args == ("$http_upgrade", connection)]
+        assert len(maps) == 1, f"no map from $http_upgrade to {connection}"
+        entries = {d.name: d.args for d in maps[0].block or []}
+        assert entries["default"] == ("upgrade",)
+    else:
+        assert connection.lower() == "upgrade"
+    (timeout,) = [d.args[0] for d in block if d.name == "proxy_read_timeout"]
+    assert nginx_seconds(timeout) >= 3600
+
+
+def test_nginx_passes_the_host_and_the_clients_address(proxied: Directive) -> None:
+    headers = proxy_headers(proxied)
+    # $http_host keeps the port (localhost:8501) the app compares with AUTH_PUBLIC_URL; $host drops it.
+    assert headers["host"] == "$http_host"
+    assert headers["x-forwarded-for"] == "$proxy_add_x_forwarded_for"
+    assert headers["x-forwarded-proto"] == "$scheme"
+
+
+def test_nginx_parser_reads_blocks_comments_and_times() -> None:
+    parsed = parse_nginx("# c\nhttp { map $a $b { default x; '' y; } server { listen 80; } }")
+    assert [d.name for d in find(parsed, "listen")] == ["listen"]
+    assert {d.name: d.args for d in find(parsed, "map")[0].block or []} == {"default": ("x",), "": ("y",)}
+    assert nginx_seconds("1h30m") == 5400 and nginx_seconds("75") == 75
+    with pytest.raises(AssertionError):
+        parse_nginx("server { listen 80;")
