@@ -74,5 +74,10 @@ class PublicAddress:
             return True  # HTTP/1.0 without Host: nothing to compare
         return normalize_host(host_header, urlsplit(self.url()).scheme) == self.host()
 
+    def post_logout_redirect_uri(self) -> str:
+        """Where the provider sends the browser after signing out (RP-Initiated Logout 1.0):
+        the app's root with its trailing slash, as registered (``http://localhost:8501/``)."""
+        return self.url() + "/"
+
     def redirect_uri(self, provider: str) -> str:
         return self._settings.redirect_uri(provider, self.url())

@@ -1,7 +1,10 @@
 """``python -m auth.bench``: what sign-in costs the app, in microseconds.
 
 Two numbers matter. The per-rerun session check runs on every Streamlit
-rerun of every user (cookie signature + age + decode). The callback's own
+rerun of every user: cookie signature, age and decode, then (with a session
+store) the store lookup and the throttled activity write; it is timed with
+no store and with each backend (Redis when a ``redis-server`` can be started
+here or ``--redis-url`` names one). The callback's own
 work runs once per sign-in: transaction cookie, ID-token signature and
 claim checks, claims mapping, access rules, signing the session cookie.
 Provider round trips are excluded (they are the provider's latency, not
@@ -11,9 +14,14 @@ ours): the benchmark hands the flow tokens it signed in advance.
 from __future__ import annotations
 
 import argparse
+import shutil
+import socket
 import statistics
+import subprocess
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from joserfc import jwt
@@ -26,7 +34,11 @@ from .login import LoginFlow
 from .oidc import ProviderClient, TokenResponse
 from .presets import ProviderSettings
 from .secret import Secret
-from .session import SessionCookie
+from .session_cookie import SessionCookie
+from .sessions import Sessions
+from .stores.base import SessionStore, StoreUnavailable
+from .stores.memory import MemoryStore
+from .stores.sqlite import SqliteStore
 from .transaction import LoginTransaction, TransactionCookies
 
 ISSUER = "https://login.example.com"
@@ -63,7 +75,7 @@ class _OfflineProvider(ProviderClient):
             "id_token_signing_alg_values_supported": ["RS256"],
         }
 
-    def key_set(self, force_refresh: bool = False) -> KeySet:
+    def key_set(self, force_refresh: bool = False, *, throttled: bool = False) -> KeySet:
         return self._keys
 
     def exchange_code(self, code: str, transaction: LoginTransaction) -> TokenResponse:
@@ -87,18 +99,60 @@ def time_calls(call: Callable[[], object], runs: int) -> list[int]:
     return samples
 
 
-def bench_session_check(runs: int) -> list[int]:
-    sessions = SessionCookie(
-        [Secret("n" * 43), Secret("o" * 43)],
-        name="streamlit_auth",
-        timeout=600,
-        accepted_issuers={"bench": [ISSUER]},
-    )
-    value = sessions.issue(IDENTITY).value
-    if sessions.verify(value) is None:
-        raise RuntimeError("benchmark cookie does not verify")
-    time_calls(lambda: sessions.verify(value), 1000)  # warm-up
-    return time_calls(lambda: sessions.verify(value), runs)
+def bench_session_check(runs: int, store: SessionStore | None = None) -> list[int]:
+    """Per-rerun checks of one live session; with a store, as a busy page makes them
+    (every one counts as activity, so the throttled touch is included)."""
+    secrets = [Secret("n" * 43), Secret("o" * 43)]
+    lifetime = 8 * 3600.0 if store is not None else 600.0
+    cookie = SessionCookie(secrets, name="streamlit_auth", timeout=lifetime, accepted_issuers={"bench": [ISSUER]})
+    sessions = Sessions(cookie, store, secrets=secrets, idle_timeout=600, max_age=lifetime)
+    value = sessions.start(IDENTITY).value
+    if sessions.check(value).user is None:
+        raise RuntimeError("benchmark session does not verify")
+    time_calls(lambda: sessions.check(value), 1000)  # warm-up
+    samples = time_calls(lambda: sessions.check(value), runs)
+    sessions.flush()
+    return samples
+
+
+def _redis_store(url: str | None) -> tuple[SessionStore | None, Callable[[], None], str]:
+    """A Redis store from ``url``, else from a throw-away ``redis-server`` on loopback."""
+    from .stores.redis import RedisStore
+
+    if url:
+        return RedisStore(url), lambda: None, url.rsplit("@", 1)[-1]
+    server = shutil.which("redis-server")
+    if server is None:
+        return None, lambda: None, "no redis-server here; pass --redis-url"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    directory = tempfile.TemporaryDirectory(prefix="bench-redis-")
+    process = subprocess.Popen(
+        [server, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
+         "--dir", directory.name],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    store = RedisStore(f"redis://127.0.0.1:{port}/0")
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            store.ping()
+            break
+        except StoreUnavailable:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                return None, directory.cleanup, "redis-server did not start"
+            time.sleep(0.05)
+
+    def stop() -> None:
+        store.close()
+        process.terminate()
+        process.wait(10)
+        directory.cleanup()
+
+    return store, stop, f"127.0.0.1:{port}"
 
 
 def bench_callback(runs: int) -> list[int]:
@@ -142,7 +196,13 @@ def bench_callback(runs: int) -> list[int]:
         prepared.append(({"state": transaction.state, "code": code}, cookies))
     flow = LoginFlow(
         clients={"bench": _OfflineProvider(settings, KeySet([key]), tokens)},
-        sessions=SessionCookie(secrets, name="streamlit_auth", timeout=600),
+        sessions=Sessions(
+            SessionCookie(secrets, name="streamlit_auth", timeout=8 * 3600),
+            MemoryStore(),
+            secrets=secrets,
+            idle_timeout=600,
+            max_age=8 * 3600,
+        ),
         transactions=transactions,
         access=AccessPolicy(AccessRules(allowed_domains=("example.com",))),
     )
@@ -167,10 +227,28 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m auth.bench", description=(__doc__ or "").split("\n\n")[0] or None)
     parser.add_argument("--runs", type=int, default=20_000, help="session checks to time (default 20000)")
     parser.add_argument("--callbacks", type=int, default=500, help="callbacks to time (default 500)")
+    parser.add_argument("--redis-url", help="time the Redis store at this URL (default: start a redis-server here)")
     args = parser.parse_args(argv)
     print(f"machine speed: sum(range(100)) takes {machine_speed_us():.2f} us (lower is faster)")
-    check = bench_session_check(args.runs)
-    print(f"per-rerun session check: median {median_us(check):.1f} us, p95 {p95_us(check):.1f} us ({len(check)} runs)")
+    print(f"per-rerun session check ({args.runs} runs each):")
+
+    def report(label: str, samples: list[int]) -> None:
+        print(f"  {label:<24} median {median_us(samples):7.1f} us, p95 {p95_us(samples):7.1f} us")
+
+    report("cookie only (none)", bench_session_check(args.runs))
+    report("memory://", bench_session_check(args.runs, MemoryStore()))
+    with tempfile.TemporaryDirectory(prefix="bench-sqlite-") as directory:
+        sqlite = SqliteStore(Path(directory) / "sessions.db")
+        report("sqlite (WAL)", bench_session_check(args.runs, sqlite))
+        sqlite.close()
+    redis_store, stop, where = _redis_store(args.redis_url)
+    try:
+        if redis_store is None:
+            print(f"  {'redis':<24} skipped: {where}")
+        else:
+            report(f"redis ({where})", bench_session_check(args.runs, redis_store))
+    finally:
+        stop()
     callback = bench_callback(args.callbacks)
     print(
         f"callback's own work:     median {median_us(callback):.1f} us, p95 {p95_us(callback):.1f} us "

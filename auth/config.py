@@ -22,9 +22,13 @@ from .errors import ConfigurationError
 from .presets import PROVIDER_SUFFIXES, ProviderSettings, read_provider
 from .reader import EnvReader, is_loopback_host, url_allowed
 from .secret import Secret
+from .stores.factory import StoreSpec, parse_store_url
 
 DEFAULT_PUBLIC_URL = "http://localhost:8501"
 DEFAULT_SESSION_TIMEOUT = 600.0
+DEFAULT_SESSION_MAX_AGE = 8 * 3600.0
+# Relative to the working directory the app is started from (like .env); .gitignore'd.
+DEFAULT_STORE = "sqlite:///.streamlit-auth/sessions.db"
 DEFAULT_COOKIE_NAME = "streamlit_auth"
 DEFAULT_HTTP_TIMEOUT = 10.0
 DEFAULT_PORT = 8501
@@ -55,6 +59,9 @@ GLOBAL_SETTINGS = (
     "AUTH_COOKIE_SECRET",
     "AUTH_COOKIE_SECRET_FILE",
     "AUTH_SESSION_TIMEOUT",
+    "AUTH_SESSION_MAX_AGE",
+    "AUTH_STORE",
+    "AUTH_STORE_FILE",
     "AUTH_COOKIE_NAME",
     "AUTH_COOKIE_SECURE",
     "AUTH_HTTP_TIMEOUT",
@@ -111,6 +118,20 @@ class Settings:
     #: Sign-in requests per minute per client address; 0 turns the limit off.
     rate_limit_per_minute: int = DEFAULT_RATE_LIMIT
     provider_concurrency: int = DEFAULT_PROVIDER_CONCURRENCY
+    #: where server-side sessions live (``AUTH_STORE``); kind "none" keeps only the cookie
+    store: StoreSpec = field(default_factory=lambda: StoreSpec("memory"))
+    #: the absolute cap on a session with a store; without one ``session_timeout`` is the cap
+    session_max_age: float = DEFAULT_SESSION_MAX_AGE
+
+    @property
+    def stateful(self) -> bool:
+        """Sessions live in a store: idle timeout, revocation, full claims."""
+        return self.store.kind != "none"
+
+    @property
+    def session_lifetime(self) -> float:
+        """How long a session can last at most: the cookie's Max-Age and signature age."""
+        return self.session_max_age if self.stateful else self.session_timeout
 
     def callback_path(self, provider: str) -> str:
         """The callback path for ``provider`` under the base path: one per provider, so a
@@ -178,11 +199,18 @@ def split_list(text: str | None) -> tuple[str, ...]:
     return tuple(item.strip() for item in text.split(",") if item.strip())
 
 
-def load_settings(environ: Mapping[str, str], *, base_path: str = "", port: int = DEFAULT_PORT) -> Settings:
+def load_settings(
+    environ: Mapping[str, str],
+    *,
+    base_path: str = "",
+    port: int = DEFAULT_PORT,
+    base_dir: Path | None = None,
+) -> Settings:
     """Validate the whole configuration; raise ``ConfigurationError`` with every problem.
 
     ``port`` is the port Streamlit is configured to serve on: without
-    ``AUTH_PUBLIC_URL`` the app's URL is ``http://localhost:<port>``.
+    ``AUTH_PUBLIC_URL`` the app's URL is ``http://localhost:<port>``. ``base_dir``
+    anchors a relative SQLite store path (default: the working directory, like ``.env``).
     """
     reader = EnvReader(environ)
     base_path = normalize_base_path(base_path)
@@ -191,6 +219,8 @@ def load_settings(environ: Mapping[str, str], *, base_path: str = "", port: int 
     public_url = _read_public_url(reader, base_path, port)
     secrets = _read_cookie_secrets(reader, public_url)
     timeout = _read_duration(reader, "AUTH_SESSION_TIMEOUT", DEFAULT_SESSION_TIMEOUT)
+    store = _read_store(reader, base_dir or Path.cwd())
+    max_age = _read_session_max_age(reader, store, timeout)
     http_timeout = _read_http_timeout(reader)
     secure = _read_cookie_secure(reader, public_url)
     cookie_name = _read_cookie_name(reader, secure, base_path, public_url)
@@ -236,7 +266,39 @@ def load_settings(environ: Mapping[str, str], *, base_path: str = "", port: int 
         insecure_provider_hosts=insecure_hosts,
         rate_limit_per_minute=rate_limit,
         provider_concurrency=concurrency,
+        store=store,
+        session_max_age=max_age,
     )
+
+
+def _read_store(reader: EnvReader, base_dir: Path) -> StoreSpec:
+    raw = reader.secret("AUTH_STORE")
+    try:
+        return parse_store_url(raw.value if raw is not None else DEFAULT_STORE, base_dir=base_dir)
+    except ValueError as error:
+        reader.problem(f"AUTH_STORE: {error}")
+        return StoreSpec("none")
+
+
+def _read_session_max_age(reader: EnvReader, store: StoreSpec, idle_timeout: float) -> float:
+    """The absolute cap; with a store AUTH_SESSION_TIMEOUT is the idle timeout and must be shorter."""
+    max_age = _read_duration(reader, "AUTH_SESSION_MAX_AGE", DEFAULT_SESSION_MAX_AGE)
+    if store.kind == "none":
+        return idle_timeout
+    if idle_timeout > max_age:
+        reader.problem(
+            f"AUTH_SESSION_TIMEOUT ({_describe(idle_timeout)}) is the idle timeout and is longer than "
+            f"AUTH_SESSION_MAX_AGE ({_describe(max_age)}), the most a session can last: shorten "
+            "AUTH_SESSION_TIMEOUT or raise AUTH_SESSION_MAX_AGE"
+        )
+    return max_age
+
+
+def _describe(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
 
 
 def _read_providers(reader: EnvReader) -> list[ProviderSettings]:

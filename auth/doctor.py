@@ -22,6 +22,8 @@ from .errors import ConfigurationError, LoginError, ProviderTimeout
 from .id_token import DEFAULT_LEEWAY, allowed_algorithms
 from .oidc import ProviderClient
 from .reader import is_loopback_host
+from .stores.base import StoreUnavailable
+from .stores.factory import open_store
 
 SKEW_WARNING_SECONDS = 10.0
 
@@ -65,6 +67,7 @@ def run_doctor(environ: dict[str, str], *, base_path: str, out: TextIO, clock: C
         out.write(f"\n{report.problems} problem(s): fix the configuration first.\n")
         return 1
     check_settings(settings, report)
+    check_store(settings, report)
     for provider in settings.providers:
         client = ProviderClient(
             provider,
@@ -74,7 +77,7 @@ def run_doctor(environ: dict[str, str], *, base_path: str, out: TextIO, clock: C
         )
         report.heading(f"Provider {provider.name!r} ({provider.kind}, issuer {provider.issuer})")
         report.info(f"redirect URI to register at {provider.label}: {client.redirect_uri}")
-        check_provider(client, report, clock)
+        check_provider(client, report, clock, settings)
     out.write(f"\n{report.problems} problem(s), {report.warnings} warning(s).\n")
     return 1 if report.problems else 0
 
@@ -106,12 +109,45 @@ def check_settings(settings: Settings, report: Report) -> None:
         report.info("AUTH_PUBLIC_URL is http on this machine (fine for development only)")
     if public.scheme == "https" and not settings.cookie_secure:
         report.warn("AUTH_COOKIE_SECURE is false although AUTH_PUBLIC_URL is https")
-    report.ok(f"{len(settings.cookie_secrets)} cookie secret(s); session timeout {settings.session_timeout:g} s")
+    if settings.stateful:
+        report.ok(
+            f"{len(settings.cookie_secrets)} cookie secret(s); idle timeout {settings.session_timeout:g} s, "
+            f"maximum session age {settings.session_max_age:g} s"
+        )
+    else:
+        report.ok(f"{len(settings.cookie_secrets)} cookie secret(s); session timeout {settings.session_timeout:g} s")
     for warning in settings.warnings:
         report.warn(warning)
 
 
-def check_provider(client: ProviderClient, report: Report, clock: Callable[[], float]) -> None:
+def check_store(settings: Settings, report: Report) -> None:
+    """The session store answers and accepts writes (what sign-in needs)."""
+    report.heading(f"Session store ({settings.store.describe()})")
+    if not settings.stateful:
+        report.warn(
+            "AUTH_STORE=none: sessions are the cookie alone: no idle timeout, no server-side logout "
+            "(a copied cookie works until AUTH_SESSION_TIMEOUT), no back-channel logout"
+        )
+        return
+    store = open_store(settings.store)
+    if store is None:
+        return
+    started = time.perf_counter()
+    try:
+        store.ping()
+    except StoreUnavailable as error:
+        report.fail(f"the session store does not answer: {error.failure}; nobody can sign in until it does")
+        return
+    finally:
+        store.close()
+    report.ok(f"answers and accepts writes ({(time.perf_counter() - started) * 1000:.0f} ms)")
+    if settings.store.kind == "memory":
+        report.warn("memory:// keeps sessions in one process: lost on restart, not shared between replicas")
+
+
+def check_provider(
+    client: ProviderClient, report: Report, clock: Callable[[], float], settings: Settings | None = None
+) -> None:
     url = client.settings.discovery_url
     started = time.perf_counter()
     response = _fetch(url, "discovery", client, report)
@@ -124,6 +160,8 @@ def check_provider(client: ProviderClient, report: Report, clock: Callable[[], f
     _check_clock(response, report, clock)
     if not _check_metadata(document, client, report):
         return
+    if settings is not None:
+        _check_logout(document, client, report, settings)
     _check_keys(document, client, report)
     _check_client_authentication(document, client, report)
 
@@ -220,11 +258,29 @@ def _check_metadata(document: dict[str, Any], client: ProviderClient, report: Re
         algorithms = allowed_algorithms(document.get("id_token_signing_alg_values_supported"))
         report.ok(f"ID-token algorithms accepted: {', '.join(algorithms)}")
 
-    if isinstance(document.get("end_session_endpoint"), str):
-        report.ok(f"end_session_endpoint: {document['end_session_endpoint']}")
-    else:
-        report.info("no end_session_endpoint: signing out ends the app's session only")
     return True
+
+
+def _check_logout(document: dict[str, Any], client: ProviderClient, report: Report, settings: Settings) -> None:
+    """What "Log out" does at this provider, and the two URLs to register for it."""
+    root = f"{urlsplit(settings.public_url).scheme}://{urlsplit(settings.public_url).netloc}{settings.base_path}/"
+    if client.settings.logout == "local":
+        report.info(f"AUTH_{client.settings.env_name}_LOGOUT=local: logout ends the app's session only")
+    elif isinstance(document.get("end_session_endpoint"), str):
+        report.ok(f"end_session_endpoint: {document['end_session_endpoint']}")
+        report.info(f"post-logout redirect URI to register at {client.settings.label}: {root}")
+    elif isinstance(document.get("revocation_endpoint"), str):
+        report.info("no end_session_endpoint: logout revokes the session's tokens at the revocation endpoint")
+    else:
+        report.info("no end_session_endpoint or revocation_endpoint: signing out ends the app's session only")
+    if document.get("backchannel_logout_supported") is True:
+        report.ok(
+            "back-channel logout supported (backchannel_logout_supported): register "
+            f"{root}auth/backchannel-logout as the back-channel logout URL"
+            + ("" if settings.stateful else "; it needs a session store (AUTH_STORE is none)")
+        )
+    else:
+        report.info("back-channel logout not advertised: sessions end only here or when they time out")
 
 
 def _check_keys(document: dict[str, Any], client: ProviderClient, report: Report) -> None:

@@ -148,6 +148,16 @@ class ProviderBusy(LoginError):
     retry_after = 5
 
 
+class SessionStoreDown(LoginError):
+    """The session store did not answer (Redis down, SQLite locked): nobody can be signed
+    in or out until it does, so the routes say so instead of pretending."""
+
+    status = 503
+    reason = "store_unavailable"
+    user_message = "Sign-in is temporarily unavailable. Please try again in a minute."
+    retry_after = 30
+
+
 class TooManyAttempts(LoginError):
     """This client address went over its sign-in rate limit."""
 

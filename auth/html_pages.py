@@ -24,8 +24,8 @@ main{max-width:34rem;margin:12vh auto;background:#fff;border:1px solid #d8dee4;b
 h1{font-size:1.35rem;margin:0 0 .75rem}
 p{line-height:1.5}
 .links{margin-top:1.5rem;display:flex;gap:.75rem;flex-wrap:wrap}
-a.button{display:inline-block;padding:.55rem 1rem;border-radius:8px;text-decoration:none;border:1px solid #d0d7de;color:#1f2328}
-a.primary{background:#ff4b4b;border-color:#ff4b4b;color:#fff}
+.button{display:inline-block;font:inherit;cursor:pointer;background:#fff;padding:.55rem 1rem;border-radius:8px;text-decoration:none;border:1px solid #d0d7de;color:#1f2328}
+.primary{background:#ff4b4b;border-color:#ff4b4b;color:#fff}
 .ref{color:#656d76;font-size:.8rem;margin-top:1.5rem}
 code{background:#f6f8fa;padding:.1rem .3rem;border-radius:4px}
 """
@@ -40,13 +40,22 @@ def page(
     details: Sequence[str] = (),
     reference: str | None = None,
     headers: Mapping[str, str] | None = None,
+    forms: Sequence[tuple[str, str]] = (),
 ) -> HTMLResponse:
     """An HTML page: title, plain-words message, optional detail lines, links (label, href).
 
-    The first link is the primary action (usually "Try again").
+    ``forms`` (label, action) become POST buttons, placed first: the primary action
+    when one must not happen on a mere GET (signing out). Otherwise the first link
+    is the primary action (usually "Try again").
     """
-    link_html = "".join(
-        f'<a class="button{" primary" if index == 0 else ""}" href="{escape(href, quote=True)}">{escape(label)}</a>'
+    form_html = "".join(
+        f'<form method="post" action="{escape(action, quote=True)}" style="margin:0">'
+        f'<button class="button{" primary" if index == 0 else ""}" type="submit">{escape(label)}</button></form>'
+        for index, (label, action) in enumerate(forms)
+    )
+    link_html = form_html + "".join(
+        f'<a class="button{" primary" if index == 0 and not forms else ""}" '
+        f'href="{escape(href, quote=True)}">{escape(label)}</a>'
         for index, (label, href) in enumerate(links)
     )
     detail_html = "".join(f"<p>{escape(line)}</p>" for line in details)

@@ -102,7 +102,8 @@ class IdTokenValidator:
             raise InvalidIdToken("ID token signature is invalid") from error
         except InvalidKeyIdError:
             raise
-        except (DecodeError, JoseError, ValueError) as error:
+        except (DecodeError, JoseError, ValueError, TypeError) as error:
+            # TypeError: joserfc iterates header members such as "crit" without checking their type.
             raise InvalidIdToken(f"ID token could not be verified ({type(error).__name__})") from error
 
     def validate_iss(self, claims: dict[str, Any]) -> None:

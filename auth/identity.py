@@ -8,7 +8,7 @@ identity as a page script meets it, with the session's times.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .access import any_group, any_role
@@ -52,13 +52,39 @@ class Identity:
 
 @dataclass(frozen=True)
 class User(Identity):
-    """The signed-in user of a rerun, from a verified session cookie."""
+    """The signed-in user of a rerun, from a verified session cookie (and the store's record)."""
 
     signed_in_at: float = 0.0
+    #: when the session ends unless something changes: the idle end or the absolute end, whichever is first
     expires_at: float = 0.0
+    #: our server-side session id; None for a cookie-only session (``AUTH_STORE=none``)
+    session_id: str | None = field(default=None, repr=False)
+    #: when the session ends for inactivity (None without a store: no idle timeout)
+    idle_expires_at: float | None = None
 
     def seconds_left(self, now: float) -> float:
         return max(0.0, self.expires_at - now)
+
+    @property
+    def ends_when_idle(self) -> bool:
+        """The next end is the idle timeout (activity would postpone it), not the absolute one."""
+        return self.idle_expires_at is not None and self.idle_expires_at <= self.expires_at
+
+
+@dataclass(frozen=True)
+class SessionStatus:
+    """What a rerun's session check found; the Streamlit layer decides what to show.
+
+    ``user`` is set only for a live session. ``ended`` names why a session the
+    browser still holds a cookie for is over (``logout``, ``idle``, ``max_age``,
+    ``backchannel``, ``logout_everywhere``, or ``expired`` when the cookie alone
+    says so). ``unavailable`` means the store could not answer: neither signed
+    in nor signed out, so the page says "try again" instead of showing a login.
+    """
+
+    user: User | None = None
+    ended: str | None = None
+    unavailable: bool = False
 
 
 def optional_str(value: Any) -> str | None:

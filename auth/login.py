@@ -21,6 +21,7 @@ from .errors import (
     LoginTransactionMissing,
     MixUpSuspected,
     ProviderRejected,
+    SessionStoreDown,
     StateMismatch,
     UnknownProvider,
 )
@@ -28,8 +29,10 @@ from .events import log_event
 from .identity import Identity
 from .oidc import ProviderClient
 from .redirects import safe_next_path
-from .session import SessionCookie
+from .sessions import Sessions
+from .stores.base import StoreUnavailable
 from .transaction import LoginTransaction, TransactionCookies
+from .vault import StoredTokens
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,7 @@ class LoginFlow:
         self,
         *,
         clients: Mapping[str, ProviderClient],
-        sessions: SessionCookie,
+        sessions: Sessions,
         transactions: TransactionCookies,
         access: AccessPolicy,
         base_path: str = "",
@@ -140,7 +143,17 @@ class LoginFlow:
         except AccessDenied as error:
             error.account = identity.account
             raise
-        issued = self.sessions.issue(identity)
+        stored = StoredTokens(
+            id_token=tokens.id_token,
+            access_token=tokens.access_token,
+            refresh_token=tokens.refresh_token,
+            access_token_expires_at=self.sessions.now() + tokens.expires_in if tokens.expires_in else None,
+        )
+        try:
+            issued = self.sessions.start(identity, stored)
+        except StoreUnavailable as error:
+            self.sessions.report_fault(error, "create")
+            raise SessionStoreDown(f"session store: {error.failure}") from None
         return LoginResult(
             identity=identity,
             session_cookie=issued.value,

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote_plus
+from urllib.parse import quote_plus, urlencode, urlsplit
 
 import requests
 from authlib.integrations.base_client.errors import OAuthError
@@ -36,6 +36,7 @@ from .reader import url_allowed
 from .transaction import LoginTransaction
 
 METADATA_TTL = 3600.0  # refetch discovery hourly so endpoint changes are picked up
+FORCED_KEY_REFRESH_INTERVAL = 10.0  # at most one JWKS refetch for an unknown kid this often
 REQUIRED_METADATA = ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri")
 # Every endpoint a discovery document may name that the app fetches or sends a browser to.
 ENDPOINT_METADATA = (
@@ -55,6 +56,9 @@ class TokenResponse:
     id_token: str
     access_token: str | None
     raw: dict[str, Any]
+    refresh_token: str | None = None
+    #: the access token's lifetime in seconds, when the provider said
+    expires_in: float | None = None
 
 
 def encode_client_secret_basic(
@@ -110,6 +114,7 @@ class ProviderClient:
         self._metadata: dict[str, Any] | None = None
         self._metadata_at = 0.0
         self._jwks: KeySet | None = None
+        self._last_forced_refresh = -FORCED_KEY_REFRESH_INTERVAL
 
     @property
     def name(self) -> str:
@@ -189,10 +194,21 @@ class ProviderClient:
         if problems:
             raise ProviderMisconfigured(f"provider={self.name} " + "; ".join(problems.values()))
 
-    def key_set(self, force_refresh: bool = False) -> KeySet:
-        """The provider's signing keys; ``force_refresh`` after an unknown ``kid`` (key rotation)."""
+    def key_set(self, force_refresh: bool = False, *, throttled: bool = False) -> KeySet:
+        """The provider's signing keys; ``force_refresh`` after an unknown ``kid`` (key rotation).
+
+        ``throttled`` (for tokens anyone can send, such as back-channel logout tokens):
+        such forced refetches happen at most once per ``FORCED_KEY_REFRESH_INTERVAL``, so
+        made-up ``kid`` values cannot turn into a request to the provider each. ID tokens
+        come from the token endpoint, not from strangers, so sign-in is never throttled.
+        """
         with self._lock:
             cached = self._jwks
+            if cached is not None and force_refresh and throttled:
+                now = time.monotonic()
+                if now - self._last_forced_refresh < FORCED_KEY_REFRESH_INTERVAL:
+                    return cached
+                self._last_forced_refresh = now
         if cached is not None and not force_refresh:
             return cached
         keys = self.parse_key_set(self._get_json(self.metadata()["jwks_uri"], "JWKS"))
@@ -266,11 +282,70 @@ class ProviderClient:
         if not isinstance(id_token, str):
             raise TokenExchangeFailed(f"provider={self.name} token response has no id_token")
         access_token = token.get("access_token")
+        refresh_token = token.get("refresh_token")
+        expires_in = token.get("expires_in")
         return TokenResponse(
             id_token=id_token,
             access_token=access_token if isinstance(access_token, str) else None,
             raw=dict(token),
+            refresh_token=refresh_token if isinstance(refresh_token, str) and refresh_token else None,
+            expires_in=float(expires_in)
+            if isinstance(expires_in, (int, float)) and not isinstance(expires_in, bool)
+            else None,
         )
+
+    def end_session_url(
+        self, *, post_logout_redirect_uri: str, state: str, id_token_hint: str | None = None
+    ) -> str | None:
+        """Where to send the browser to end the provider's session (RP-Initiated Logout 1.0
+        §2), or None when discovery names no ``end_session_endpoint`` (Google).
+
+        ``client_id`` is always sent: Keycloak needs it (or the hint) to accept
+        ``post_logout_redirect_uri``, and the hint may be missing (``AUTH_STORE=none``).
+        """
+        endpoint = self.metadata().get("end_session_endpoint")
+        if not isinstance(endpoint, str) or not endpoint:
+            return None
+        params = {
+            "client_id": self.settings.client_id,
+            "post_logout_redirect_uri": post_logout_redirect_uri,
+            "state": state,
+        }
+        if id_token_hint:
+            params["id_token_hint"] = id_token_hint
+        separator = "&" if urlsplit(endpoint).query else "?"
+        return endpoint + separator + urlencode(params)
+
+    def can_revoke(self) -> bool:
+        endpoint = self.metadata().get("revocation_endpoint")
+        return isinstance(endpoint, str) and bool(endpoint)
+
+    def revoke_token(self, token: str, token_type_hint: str) -> None:
+        """RFC 7009: ask the provider to forget a token (sign-out where there is no
+        end-session endpoint, as with Google). Failures raise ``LoginError`` subclasses."""
+        endpoint = self.metadata().get("revocation_endpoint")
+        if not isinstance(endpoint, str) or not endpoint:
+            return
+        if not url_allowed(endpoint, self.insecure_hosts):
+            raise ProviderMisconfigured(
+                f"provider={self.name} revocation endpoint {_endpoint(endpoint)!r} is not https"
+            )
+        client = self.oauth_session()
+        client.revocation_endpoint_auth_method = self.token_endpoint_auth_method()
+        try:
+            response = client.revoke_token(
+                endpoint, token=token, token_type_hint=token_type_hint, timeout=self.timeout, allow_redirects=False
+            )
+        except requests.Timeout as error:
+            raise ProviderTimeout(f"provider={self.name} revocation endpoint timed out") from error
+        except requests.RequestException as error:
+            raise ProviderUnavailable(
+                f"provider={self.name} revocation endpoint unreachable ({type(error).__name__})"
+            ) from error
+        finally:
+            client.close()
+        if response.status_code != 200:
+            raise ProviderUnavailable(f"provider={self.name} revocation endpoint answered HTTP {response.status_code}")
 
     def userinfo(self, access_token: str) -> dict[str, Any]:
         """OIDC Core §5.3; used only when the ID token lacks claims we need."""

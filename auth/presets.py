@@ -26,6 +26,8 @@ GOOGLE_ISSUERS = (GOOGLE_ISSUER, "accounts.google.com")
 DEFAULT_SCOPES = ("openid", "email", "profile")
 TOKEN_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 PROMPT_VALUES = ("none", "login", "consent", "select_account")
+LogoutMode = Literal["provider", "local"]
+LOGOUT_MODES: tuple[LogoutMode, ...] = ("provider", "local")
 
 PROVIDER_SUFFIXES = (
     "KIND",
@@ -42,6 +44,7 @@ PROVIDER_SUFFIXES = (
     "URL",
     "REALM",
     "HOSTED_DOMAIN",
+    "LOGOUT",
 )
 
 
@@ -63,6 +66,8 @@ class ProviderSettings:
     #: the setting the issuer came from, for messages (Keycloak's is built from URL + REALM)
     issuer_setting: str = ""
     discovery_url_explicit: bool = False
+    #: "provider": log out at the provider too (end-session, else token revocation); "local": only here
+    logout: LogoutMode = "provider"
 
     @property
     def env_name(self) -> str:
@@ -111,6 +116,8 @@ def read_provider(reader: EnvReader, name: str) -> ProviderSettings | None:
     if discovery_url is not None and not _is_http_url(discovery_url):
         reader.problem(f"{prefix}DISCOVERY_URL must be an absolute http(s) URL, got {discovery_url!r}")
 
+    logout = _read_logout(reader, prefix)
+
     if issuer is None or client_id is None or client_secret is None:
         return None
     from_url = kind == "keycloak" and reader.get(f"{prefix}URL") is not None
@@ -131,7 +138,19 @@ def read_provider(reader: EnvReader, name: str) -> ProviderSettings | None:
         hosted_domains=hosted_domains,
         issuer_setting=f"{prefix}URL" if from_url else f"{prefix}ISSUER",
         discovery_url_explicit=discovery_url is not None,
+        logout=logout,
     )
+
+
+def _read_logout(reader: EnvReader, prefix: str) -> LogoutMode:
+    raw = (reader.get(f"{prefix}LOGOUT") or "provider").strip().lower()
+    for mode in LOGOUT_MODES:
+        if raw == mode:
+            return mode
+    reader.problem(
+        f"{prefix}LOGOUT must be provider (sign out at the provider too) or local (only in this app), got {raw!r}"
+    )
+    return "provider"
 
 
 def _read_kind(reader: EnvReader, prefix: str, name: str) -> ProviderKind:

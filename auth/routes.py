@@ -1,4 +1,5 @@
-"""The HTTP side: ``/auth/login``, ``/auth/callback/<provider>``, ``/auth/logout`` as Starlette routes.
+"""The HTTP side: ``/auth/login``, ``/auth/callback/<provider>``, ``/auth/logout`` and
+``/auth/backchannel-logout`` as Starlette routes.
 
 Thin on purpose: each handler reads the request, calls ``LoginFlow`` under the
 provider-call capacity (it blocks on the provider), and turns the outcome into
@@ -11,13 +12,14 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from .address import PublicAddress
+from .address import PublicAddress, normalize_host
 from .config import Settings
 from .errors import (
     REGISTRATION_ERRORS,
@@ -26,17 +28,23 @@ from .errors import (
     LoginTransactionMissing,
     ProviderBusy,
     ProviderRejected,
+    SessionStoreDown,
     TooManyAttempts,
     UnknownProvider,
 )
 from .events import log_event
 from .html_pages import SECURITY_HEADERS, page
 from .login import LoginFlow
+from .logout_token import InvalidLogoutToken, LogoutTokenValidator
 from .redirects import app_root, safe_next_path
+from .sessions import EndedSession
+from .stores.base import StoreUnavailable
 from .throttle import AddressRateLimit, ProviderCapacity
 from .transaction import TRANSACTION_MAX_AGE, LoginTransaction
 
 MAX_PARAM_LENGTH = 4096
+# A logout token is a JWT of a few hundred bytes; anything much larger is not one.
+MAX_LOGOUT_REQUEST_BYTES = 64 * 1024
 # Added to the redirect to the canonical host, so that a proxy that rewrites Host
 # cannot make /auth/login redirect to itself forever.
 CANONICAL_MARK = "canonical"
@@ -58,6 +66,7 @@ class AuthRoutes:
         self.capacity = capacity or ProviderCapacity(settings.provider_concurrency, max_wait=settings.http_timeout)
         self.rate_limit = rate_limit or AddressRateLimit(settings.rate_limit_per_minute)
         self.prefix = f"{settings.base_path}/auth"
+        self.logout_tokens = LogoutTokenValidator(flow.clients, clock=flow.sessions.now)
 
     def routes(self) -> list[Route]:
         return [
@@ -66,7 +75,13 @@ class AuthRoutes:
             # The shared callback of earlier releases: served only while one provider is
             # configured (with several it would re-open the mix-up attack).
             Route(f"{self.prefix}/callback", self.callback, methods=["GET"], name="auth_callback_shared"),
-            Route(f"{self.prefix}/logout", self.logout, methods=["GET"], name="auth_logout"),
+            Route(f"{self.prefix}/logout", self.logout, methods=["GET", "POST"], name="auth_logout"),
+            Route(
+                f"{self.prefix}/backchannel-logout",
+                self.backchannel_logout,
+                methods=["POST"],
+                name="auth_backchannel_logout",
+            ),
         ]
 
     def login_href(self, provider: str, next_path: str, *, switch_account: bool = False) -> str:
@@ -99,6 +114,7 @@ class AuthRoutes:
             return self._unknown_provider(provider)
         switch = request.query_params.get("switch") == "1"
         try:
+            await self._check_store()
             if self.flow.clients[provider].has_fresh_metadata():
                 # Nothing to fetch: no thread, and no slot a burst of sign-ins would compete for.
                 start = self.flow.begin(provider, next_path, switch_account=switch)
@@ -160,7 +176,7 @@ class AuthRoutes:
         response.set_cookie(
             self.settings.cookie_name,
             result.session_cookie,
-            max_age=int(self.settings.session_timeout),
+            max_age=self.flow.sessions.cookie_max_age,
             path=self.settings.cookie_path,
             secure=self.settings.cookie_secure,
             httponly=True,
@@ -170,10 +186,28 @@ class AuthRoutes:
         return response
 
     async def logout(self, request: Request) -> Response:
-        user = self.flow.sessions.verify(request.cookies.get(self.settings.cookie_name))
-        if user is not None:
-            log_event("logout", provider=user.provider, sub=user.sub)
-        response = RedirectResponse(app_root(self.settings.base_path), status_code=302, headers=SECURITY_HEADERS)
+        """End the session in the store first (a copied cookie is useless from then on),
+        delete the cookie, then sign out at the provider when it allows and wants that.
+
+        A request started by another site gets a confirmation page instead: a link or
+        an auto-submitted form elsewhere must not sign anyone out silently.
+        """
+        everywhere = request.query_params.get("everywhere") == "1"
+        if self._cross_site(request):
+            return self._confirm_logout(everywhere)
+        sessions = self.flow.sessions
+        try:
+            ended = await run_in_threadpool(
+                sessions.end, request.cookies.get(self.settings.cookie_name), everywhere=everywhere
+            )
+        except StoreUnavailable as error:
+            sessions.report_fault(error, "end")
+            return self._sign_out_failed(everywhere)
+        state = sessions.sign_out_state()
+        target = f"{app_root(self.settings.base_path)}?{urlencode({'state': state})}"
+        if ended is not None:
+            target = await self._provider_sign_out(ended, state) or target
+        response = RedirectResponse(target, status_code=303, headers=SECURITY_HEADERS)
         response.delete_cookie(
             self.settings.cookie_name,
             path=self.settings.cookie_path,
@@ -182,6 +216,129 @@ class AuthRoutes:
             samesite="lax",
         )
         return response
+
+    async def _provider_sign_out(self, ended: EndedSession, state: str) -> str | None:
+        """The provider's end-session URL to send the browser to, or None after revoking the
+        tokens where the provider has no end-session endpoint (Google) or nothing to do."""
+        client = self.flow.clients.get(ended.provider)
+        if client is None or client.settings.logout != "provider":
+            return None
+        tokens = ended.tokens
+
+        def sign_out() -> tuple[str | None, str]:
+            url = client.end_session_url(
+                post_logout_redirect_uri=self.address.post_logout_redirect_uri(),
+                state=state,
+                id_token_hint=tokens.id_token if tokens else None,
+            )
+            if url is not None:
+                return url, "end_session"
+            if tokens is None or not client.can_revoke():
+                return None, "none"
+            for token, hint in ((tokens.refresh_token, "refresh_token"), (tokens.access_token, "access_token")):
+                if token:
+                    client.revoke_token(token, hint)
+            return None, "revocation"
+
+        try:
+            if client.has_fresh_metadata() and (tokens is None or client.metadata().get("end_session_endpoint")):
+                url, method = sign_out()  # no HTTP: discovery is cached and nothing is revoked
+            else:
+                url, method = await self.capacity.run(sign_out)
+        except LoginError as error:
+            log_event("provider_logout_failed", level=logging.WARNING, provider=ended.provider, detail=error.detail)
+            return None
+        log_event("provider_logout", provider=ended.provider, method=method)
+        return url
+
+    def _cross_site(self, request: Request) -> bool:
+        """Started by a page of another site (Fetch Metadata, else Origin)?"""
+        if request.headers.get("sec-fetch-site", "").lower() in ("cross-site", "same-site"):
+            return True
+        origin = request.headers.get("origin")
+        if origin is None:
+            return False  # a top-level GET by link or typed URL, or a client without Fetch Metadata
+        if origin == "null":
+            return True  # an opaque origin: a sandboxed frame, a data: page
+        parts = urlsplit(origin)
+        origin_host = normalize_host(parts.netloc, parts.scheme)
+        own_hosts = {self.address.host(), normalize_host(request.headers.get("host") or "", request.url.scheme)}
+        return origin_host not in own_hosts
+
+    def _confirm_logout(self, everywhere: bool) -> Response:
+        log_event("logout_confirmation_shown", level=logging.DEBUG)
+        action = f"{self.prefix}/logout" + ("?everywhere=1" if everywhere else "")
+        label = "Sign out everywhere" if everywhere else "Sign out"
+        return page(
+            "Sign out?",
+            "Another site asked to sign you out of this app. Sign out only if you meant to.",
+            status=200,
+            forms=[(label, action)],
+            links=[("Stay signed in", app_root(self.settings.base_path))],
+        )
+
+    def _sign_out_failed(self, everywhere: bool) -> Response:
+        action = f"{self.prefix}/logout" + ("?everywhere=1" if everywhere else "")
+        return page(
+            "Sign-out did not complete",
+            "Signing out is temporarily unavailable, so you are still signed in. Please try again in a minute.",
+            status=503,
+            forms=[("Try again", action)],
+            links=[("Back to the app", app_root(self.settings.base_path))],
+            headers={"Retry-After": str(SessionStoreDown.retry_after)},
+        )
+
+    async def backchannel_logout(self, request: Request) -> Response:
+        """OpenID Connect Back-Channel Logout 1.0 §2.5–2.8: the provider ends sessions
+        server to server. 200 when done; 400 with a JSON ``error`` for anything else,
+        never a 5xx (the spec's answer for a failed logout is 400)."""
+        body = await _read_limited(request, MAX_LOGOUT_REQUEST_BYTES)
+        if body is None:
+            return self._backchannel_refused("invalid_request", "request body too large")
+        pairs = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+        tokens = [value for key, value in pairs if key == "logout_token"]
+        if len(tokens) != 1 or not tokens[0]:
+            return self._backchannel_refused("invalid_request", "exactly one logout_token is required")
+        try:
+            logout = await self.capacity.run(self.logout_tokens.validate, tokens[0])
+        except InvalidLogoutToken as error:
+            return self._backchannel_refused("invalid_request", str(error))
+        except LoginError as error:  # busy: the provider may retry
+            return self._backchannel_refused("temporarily_unavailable", error.user_message)
+        try:
+            count = await run_in_threadpool(
+                self.flow.sessions.end_for_provider,
+                logout.provider,
+                sub=logout.sub,
+                sid=logout.sid,
+                jti=logout.jti,
+                until=logout.replay_until,
+            )
+        except ValueError as error:
+            return self._backchannel_refused("invalid_request", str(error))
+        except StoreUnavailable as error:
+            self.flow.sessions.report_fault(error, "end")
+            return self._backchannel_refused("temporarily_unavailable", "session store unavailable")
+        log_event("backchannel_logout", level=logging.DEBUG, provider=logout.provider, sessions=count)
+        return Response(status_code=200, headers={"Cache-Control": "no-store"})
+
+    def _backchannel_refused(self, error: str, description: str) -> Response:
+        log_event("backchannel_logout_refused", level=logging.WARNING, error=error, detail=description)
+        return JSONResponse(
+            {"error": error, "error_description": description},
+            status_code=400,
+            headers={"Cache-Control": "no-store"},
+        )
+
+    async def _check_store(self) -> None:
+        """Refuse to start a sign-in the store could not record (503 page, not a lost sign-in)."""
+        if not self.flow.sessions.stateful:
+            return
+        try:
+            await run_in_threadpool(self.flow.sessions.ping)
+        except StoreUnavailable as error:
+            self.flow.sessions.report_fault(error, "ping")
+            raise SessionStoreDown(f"session store: {error.failure}") from None
 
     # -- redirects and failures ---------------------------------------------------
 
@@ -244,7 +401,7 @@ class AuthRoutes:
                 f"{self.address.redirect_uri(provider)}"
             )
         headers = {}
-        if isinstance(error, (ProviderBusy, TooManyAttempts)):
+        if isinstance(error, (ProviderBusy, TooManyAttempts, SessionStoreDown)):
             headers["Retry-After"] = str(error.retry_after)
         retry = self.login_href(provider, next_path) if provider else root
         return page(
@@ -320,3 +477,13 @@ def client_address(request: Request) -> str:
     """The client's address as the server sees it (uvicorn applies X-Forwarded-For
     only from trusted proxies: FORWARDED_ALLOW_IPS)."""
     return request.client.host if request.client else "unknown"
+
+
+async def _read_limited(request: Request, limit: int) -> bytes | None:
+    """The request body, or None once it grows past ``limit`` (never read further)."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            return None
+    return bytes(body)

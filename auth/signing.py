@@ -22,6 +22,8 @@ Clock = Callable[[], float]
 
 SESSION_SALT = "streamlit-oidc-auth.session.v1"
 TRANSACTION_SALT = "streamlit-oidc-auth.login-transaction.v1"
+# The `state` of a sign-out round trip through the provider (RP-Initiated Logout 1.0).
+LOGOUT_SALT = "streamlit-oidc-auth.logout-state.v1"
 
 
 class TimedSigner:

@@ -20,19 +20,37 @@ import streamlit as st
 from streamlit.navigation.page import StreamlitPage
 
 from .access import admits
-from .identity import User
+from .identity import SessionStatus, User
 from .redirects import app_root, safe_next_path
 
-# How often an idle page re-checks its session. Short enough that a page
-# never shows protected content much past expiry, long enough to be free.
-MAX_RECHECK_SECONDS = 15.0
+# How often an open page re-checks its session with no user action. Short enough
+# that a session ended elsewhere (another tab, replica, the provider) or by
+# expiry leaves the page within 10 s; a check is one store read, so it is cheap.
+MAX_RECHECK_SECONDS = 5.0
 MIN_RECHECK_SECONDS = 1.0
+# "Stay signed in" appears this long before the idle timeout (half the timeout when shorter).
+STAY_SIGNED_IN_NOTICE = 60.0
+# Why a session ended (auth.sessions' reasons), in the user's words.
+ENDED_MESSAGES = {
+    "logout": "You signed out of this session (in another tab or window).",
+    "logout_everywhere": "You signed out everywhere.",
+    "backchannel": "Your session was ended at the sign-in provider.",
+    "idle": "Your session ended because there was no activity for a while.",
+    "max_age": "Your session reached its maximum length.",
+}
+ENDED_DEFAULT = "Your session has ended. Please sign in again."
+STORE_UNAVAILABLE = (
+    "Sign-in is temporarily unavailable, so this page cannot be shown right now. "
+    "It will come back by itself as soon as sign-in works again."
+)
 _MARKDOWN_PUNCTUATION = re.compile("([" + re.escape(string.punctuation) + "])")
 _AUTOLINK_TRIGGER = re.compile(r"://|@|www(?=\.)", re.IGNORECASE)
 WORD_JOINER = "\u2060"
 # Set once ``navigation`` has drawn the account panel for this session, so the
 # page scripts' own ``require_login`` calls do not draw it a second time.
 _PANEL_BY_NAVIGATION = "_auth_account_panel_by_navigation"
+# The query parameter a sign-out round trip comes back with (RP-Initiated Logout 1.0 ``state``).
+SIGN_OUT_STATE = "state"
 
 
 @dataclass(frozen=True)
@@ -46,16 +64,23 @@ class ProviderButton:
 class SignInUi:
     """What the Streamlit layer needs from the rest of the package, and nothing more."""
 
-    #: the session cookie's value -> the signed-in user, or None
-    check_session: Callable[[str | None], User | None]
+    #: (session cookie value, is this rerun the user's doing?) -> what the session check found
+    check_session: Callable[[str | None, bool], SessionStatus]
     now: Callable[[], float]
     cookie_name: str
     base_path: str
+    #: the idle timeout with a store, else the absolute one
     session_timeout: float
     providers: tuple[ProviderButton, ...]
     #: (provider, next path) -> the /auth/login link
     login_href: Callable[[str, str], str]
     logout_url: str
+    #: session cookie value -> status after recording activity now ("Stay signed in")
+    stay_signed_in: Callable[[str | None], SessionStatus] | None = None
+    #: the ``state`` a sign-out round trip brought back -> was it ours?
+    confirms_sign_out: Callable[[str | None], bool] | None = None
+    #: shown beside "Log out" when sessions live in a store
+    logout_everywhere_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -101,20 +126,49 @@ def recheck_interval(timeout: float) -> float:
     return min(MAX_RECHECK_SECONDS, max(MIN_RECHECK_SECONDS, timeout / 20))
 
 
+def stay_signed_in_notice(timeout: float) -> float:
+    """How long before the idle timeout "Stay signed in" is offered."""
+    return STAY_SIGNED_IN_NOTICE if timeout >= 2 * STAY_SIGNED_IN_NOTICE else timeout / 2
+
+
+def session_status(ui: SignInUi, *, activity: bool = True) -> SessionStatus:
+    return ui.check_session(st.context.cookies.get(ui.cookie_name), activity)
+
+
 def current_user(ui: SignInUi) -> User | None:
-    return ui.check_session(st.context.cookies.get(ui.cookie_name))
+    return session_status(ui).user
 
 
 def require_login(ui: SignInUi, *, show_account: bool = True) -> User:
-    cookie = st.context.cookies.get(ui.cookie_name)
-    user = ui.check_session(cookie)
-    if user is None:
-        login_page(ui, ended=cookie is not None)
+    status = session_status(ui)
+    if status.user is None:
+        signed_out_view(ui, status)
         st.stop()
+    user = status.user
     if show_account and not st.session_state.get(_PANEL_BY_NAVIGATION):
         with st.sidebar:
             account_panel(ui, user)
     return user
+
+
+def signed_out_view(ui: SignInUi, status: SessionStatus) -> None:
+    """The login page, or the "temporarily unavailable" notice while the store is down."""
+    if status.unavailable:
+        unavailable_notice(ui)
+    else:
+        login_page(ui, ended=status.ended)
+
+
+def unavailable_notice(ui: SignInUi) -> None:
+    st.title("Sign-in is temporarily unavailable")
+    st.warning(STORE_UNAVAILABLE, icon=":material/cloud_off:")
+    st.fragment(_wait_for_store, run_every=timedelta(seconds=recheck_interval(ui.session_timeout)))(ui)
+
+
+def _wait_for_store(ui: SignInUi) -> None:
+    """Runs on a timer while the store is down; reruns the page once it answers again."""
+    if not session_status(ui, activity=False).unavailable:
+        st.rerun(scope="app")
 
 
 def require_access(ui: SignInUi, *, roles: Sequence[str] = (), groups: Sequence[str] = ()) -> User:
@@ -127,7 +181,23 @@ def require_access(ui: SignInUi, *, roles: Sequence[str] = (), groups: Sequence[
 
 
 def navigation(ui: SignInUi, rules: PageRules, pages: Sequence[StreamlitPage]) -> StreamlitPage:
-    user = require_login(ui, show_account=False)
+    status = session_status(ui)
+    if status.user is None:
+        # Every page's URL shows the signed-out view, and the menu is hidden: after sign-out
+        # or expiry the sidebar must not keep listing the protected pages.
+        def signed_out() -> None:
+            signed_out_view(ui, status)
+
+        return st.navigation(
+            [
+                st.Page(signed_out, title=page.title, default=True)
+                if not page.url_path
+                else st.Page(signed_out, title=page.title, url_path=page.url_path)
+                for page in pages
+            ],
+            position="hidden",
+        )
+    user = status.user
     st.session_state[_PANEL_BY_NAVIGATION] = True
     with st.sidebar:
         account_panel(ui, user)
@@ -159,11 +229,16 @@ def current_path(base_path: str) -> str:
     return safe_next_path(f"{path}?{urlencode(pairs)}" if pairs else path, base_path)
 
 
-def login_page(ui: SignInUi, *, ended: bool = False) -> None:
+def login_page(ui: SignInUi, *, ended: str | bool | None = None) -> None:
+    """``ended`` names why a session ended (see ``ENDED_MESSAGES``); True for "some reason"."""
+    signed_out = _returned_from_sign_out(ui)
     next_path = current_path(ui.base_path)
     st.title("Sign in")
-    if ended:
-        st.info("Your session has ended. Please sign in again.", icon=":material/schedule:")
+    if signed_out:
+        st.success("You have signed out.", icon=":material/logout:")
+    elif ended:
+        message = ENDED_MESSAGES.get(ended, ENDED_DEFAULT) if isinstance(ended, str) else ENDED_DEFAULT
+        st.info(message, icon=":material/schedule:")
     st.write("Choose how you want to sign in to continue.")
     buttons = "".join(
         _login_button(ui.login_href(provider.name, next_path), provider.label, provider.icon)
@@ -175,6 +250,18 @@ def login_page(ui: SignInUi, *, ended: bool = False) -> None:
     )
     if next_path != app_root(ui.base_path):
         st.caption(f"After signing in you will return to {escape_markdown(next_path)}")
+
+
+def _returned_from_sign_out(ui: SignInUi) -> bool:
+    """The browser came back from signing out (at the provider or here) with our ``state``.
+
+    The ``state`` is removed from the address bar, and so from the path to return to.
+    """
+    state = st.query_params.get(SIGN_OUT_STATE)
+    if state is None:
+        return False
+    del st.query_params[SIGN_OUT_STATE]
+    return ui.confirms_sign_out is not None and ui.confirms_sign_out(state)
 
 
 def escape_markdown(text: str) -> str:
@@ -196,18 +283,31 @@ def account_panel(ui: SignInUi, user: User) -> None:
     if user.email and user.email != user.name:
         st.caption(escape_markdown(user.email))
     st.fragment(_session_clock, run_every=timedelta(seconds=recheck_interval(ui.session_timeout)))(ui)
-    st.markdown(
-        f'<a href="{escape(ui.logout_url, quote=True)}" target="_self">Log out</a>',
-        unsafe_allow_html=True,
-    )
+    links = [f'<a href="{escape(ui.logout_url, quote=True)}" target="_self">Log out</a>']
+    if ui.logout_everywhere_url:
+        links.append(f'<a href="{escape(ui.logout_everywhere_url, quote=True)}" target="_self">Sign out everywhere</a>')
+    st.markdown(" · ".join(links), unsafe_allow_html=True)
 
 
 def _session_clock(ui: SignInUi) -> None:
-    """Runs on a timer: switches an idle page to the login view soon after expiry."""
-    user = current_user(ui)
-    if user is None:
+    """Runs on a timer, not counted as activity: shows the time left, offers "Stay signed
+    in" near the idle timeout, and switches the page to the login view soon after the
+    session ends, here or anywhere else."""
+    status = session_status(ui, activity=False)
+    if status.user is None:
         st.rerun(scope="app")  # raises: the rest of this run does not happen
-    st.caption(f"Session ends in {format_remaining(user.seconds_left(ui.now()))}")
+    user = status.user
+    left = user.seconds_left(ui.now())
+    st.caption(f"Session ends in {format_remaining(left)}")
+    near_idle_end = user.ends_when_idle and left <= stay_signed_in_notice(ui.session_timeout)
+    if (
+        ui.stay_signed_in is not None
+        and near_idle_end
+        and st.button("Stay signed in", key="_auth_stay_signed_in", icon=":material/timer:")
+    ):
+        if ui.stay_signed_in(st.context.cookies.get(ui.cookie_name)).user is None:
+            st.rerun(scope="app")
+        st.rerun(scope="fragment")
 
 
 def format_remaining(seconds: float) -> str:

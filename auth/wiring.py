@@ -25,11 +25,14 @@ from .address import PublicAddress, streamlit_port
 from .config import Settings, load_settings, read_environment
 from .errors import ConfigurationError
 from .events import log_event
-from .identity import User
+from .identity import SessionStatus, User
 from .login import LoginFlow
 from .oidc import ProviderClient
 from .routes import AuthRoutes
-from .session import SessionCookie
+from .session_cookie import SessionCookie
+from .sessions import Sessions
+from .stores.base import SessionStore, StoreUnavailable
+from .stores.factory import open_store
 from .transaction import TransactionCookies
 
 logger = logging.getLogger("auth")
@@ -43,17 +46,27 @@ class Auth:
         *,
         clock: Callable[[], float] = time.time,
         port: Callable[[], int] | None = None,
+        store: SessionStore | None = None,
     ) -> None:
         """``port`` reports the port Streamlit serves on, for an app without
-        AUTH_PUBLIC_URL (``from_environment`` passes Streamlit's)."""
+        AUTH_PUBLIC_URL (``from_environment`` passes Streamlit's). ``store`` replaces
+        the one ``AUTH_STORE`` names (tests share one between apps)."""
         self.settings = settings
         self.address = PublicAddress(settings, port=port)
-        self.sessions = SessionCookie(
-            settings.cookie_secrets,
-            name=settings.cookie_name,
-            timeout=settings.session_timeout,
+        self.store = store if store is not None else open_store(settings.store)
+        self.sessions = Sessions(
+            SessionCookie(
+                settings.cookie_secrets,
+                name=settings.cookie_name,
+                timeout=settings.session_lifetime,
+                clock=clock,
+                accepted_issuers={p.name: p.accepted_issuers for p in settings.providers},
+            ),
+            self.store,
+            secrets=settings.cookie_secrets,
+            idle_timeout=settings.session_timeout,
+            max_age=settings.session_lifetime,
             clock=clock,
-            accepted_issuers={p.name: p.accepted_issuers for p in settings.providers},
         )
         self.transactions = TransactionCookies(
             settings.cookie_secrets,
@@ -80,16 +93,26 @@ class Auth:
         )
         self.http = AuthRoutes(self.flow, settings, address=self.address)
         self.page_rules = ui.PageRules()
+        logout_url = f"{settings.base_path}/auth/logout"
         self.ui = ui.SignInUi(
-            check_session=self.sessions.verify,
+            check_session=self._check_session,
             now=clock,
             cookie_name=settings.cookie_name,
             base_path=settings.base_path,
             session_timeout=settings.session_timeout,
             providers=tuple(ui.ProviderButton(p.name, p.label, p.icon) for p in settings.providers),
             login_href=self.http.login_href,
-            logout_url=f"{settings.base_path}/auth/logout",
+            logout_url=logout_url,
+            stay_signed_in=self._stay_signed_in if self.sessions.stateful else None,
+            confirms_sign_out=self.sessions.confirms_sign_out,
+            logout_everywhere_url=f"{logout_url}?everywhere=1" if self.sessions.stateful else None,
         )
+
+    def _check_session(self, value: str | None, activity: bool) -> SessionStatus:
+        return self.sessions.check(value, activity=activity)
+
+    def _stay_signed_in(self, value: str | None) -> SessionStatus:
+        return self.sessions.check(value, force_touch=True)
 
     @classmethod
     def from_environment(
@@ -125,7 +148,20 @@ class Auth:
                 detail="AUTH_PUBLIC_URL is not set: sign-in works only at this URL; register "
                 + ", ".join(settings.redirect_uri(p.name) for p in settings.providers),
             )
-        return cls(settings, port=streamlit_port)
+        auth = cls(settings, port=streamlit_port)
+        log_event("session_store", backend=settings.store.describe())
+        try:
+            auth.sessions.ping()  # creates the SQLite file now: an unwritable path shows at start-up
+        except StoreUnavailable as error:
+            log_event(
+                "session_store_unavailable",
+                level=logging.WARNING,
+                operation="startup",
+                backend=error.backend,
+                failure=error.failure,
+                detail="sign-in answers 'temporarily unavailable' until the store answers",
+            )
+        return auth
 
     @classmethod
     def from_environment_or_exit(cls, **kwargs: object) -> Auth:

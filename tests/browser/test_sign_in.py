@@ -31,7 +31,11 @@ def test_sign_in_reload_and_log_out(app: AppProcess, page: Page) -> None:
     expect(page.get_by_text("Button clicked.")).to_be_visible()
 
     sidebar.get_by_role("link", name="Log out").click()
+    # oidc-provider-mock's end-session endpoint asks before it sends the browser back.
+    page.get_by_role("button", name="End session").click()
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(page.get_by_text("You have signed out.")).to_be_visible()
+    assert "state=" not in page.url  # the sign-out state is removed from the address bar
     assert session_cookie(page) is None
     page.reload()
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
@@ -54,7 +58,7 @@ def test_idle_page_shows_login_after_expiry_without_user_action(short_session_ap
     expect(page.get_by_role("heading", name="Hello Alice Admin")).to_be_visible()
 
     # No clicks, no reload: the page's own timer notices the expiry.
-    expect(page.get_by_text("Your session has ended. Please sign in again.")).to_be_visible(
+    expect(page.get_by_text("Your session ended because there was no activity for a while.")).to_be_visible(
         timeout=(SHORT_TIMEOUT_SECONDS + 30) * 1000
     )
     expect(page.get_by_role("heading", name="Hello Alice Admin")).to_have_count(0)

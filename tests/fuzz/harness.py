@@ -27,7 +27,7 @@ every request a fuzzed case sends:
 - no ``auth`` log line broken in two (forged log lines), no logged traceback;
 - nothing raises (the TestClient re-raises the app's exceptions).
 
-Session cookies are also checked directly: ``auth.sessions.verify(value)``
+Session cookies are also checked directly: ``auth.sessions.cookie.verify(value)``
 never raises, and returns None for every forged value: anything but the
 genuine cookie, or a payload signed exactly as the app signs that still names a
 configured provider and its issuer.
@@ -100,9 +100,11 @@ MAX_WINDOWS_PER_INPUT = 64
 # 503 counts only when the page says the app is busy.
 LOGIN_STATUSES = frozenset({302, 400, 429, 503})
 CALLBACK_STATUSES = frozenset({400, 403, 404, 429, 503})
-LOGOUT_STATUSES = frozenset({302})
+# 303 to the provider's end-session endpoint or the app; 200 for the confirmation page a
+# cross-site request gets; 503 while the session store is down.
+LOGOUT_STATUSES = frozenset({200, 303, 503})
 # A request for another host is sent to the canonical one, or refused.
-HOST_STATUSES = frozenset({302, 400, 403, 404, 421, 429, 503})
+HOST_STATUSES = frozenset({302, 303, 400, 403, 404, 421, 429, 503})
 ROUTE_STATUSES = {"login": LOGIN_STATUSES, "callback": CALLBACK_STATUSES, "logout": LOGOUT_STATUSES}
 
 # Violation kinds.
@@ -233,7 +235,10 @@ class FuzzStack:
             unseal(self.cookie_secret, TRANSACTION_SALT, self.start_login("beta").cookie_value)
         except BadData as error:
             raise HarnessError(f"the app's cookies no longer use the salts the harness signs with: {error!r}") from None
-        if self.auth.sessions.verify(sign(self.cookie_secret, SESSION_SALT, "sha256", self.session_payload)) is None:
+        if (
+            self.auth.sessions.cookie.verify(sign(self.cookie_secret, SESSION_SALT, "sha256", self.session_payload))
+            is None
+        ):
             raise HarnessError(
                 "a payload re-signed by the harness does not verify: its signer no longer "
                 "matches the app's, so re-signed cases would prove nothing"
@@ -316,7 +321,7 @@ class FuzzStack:
         self.client.cookies.clear()
         if response.status_code != 302 or not values:
             raise HarnessError(f"a genuine sign-in failed: {response.status_code} {response.text[:300]}")
-        if self.auth.sessions.verify(values[0]) is None:
+        if self.auth.sessions.cookie.verify(values[0]) is None:
             raise HarnessError("the session cookie of a genuine sign-in does not verify")
         return values[0]
 
@@ -660,10 +665,10 @@ def send(
 
 
 def check_verify(stack: FuzzStack, verdict: Verdict, value: str, must_reject: bool) -> None:
-    """``sessions.verify`` never raises, returns a User or None, and None when it must."""
+    """``sessions.cookie.verify`` never raises, returns a User or None, and None when it must."""
     verdict.verify_calls += 1
     try:
-        user = stack.auth.sessions.verify(value)
+        user = stack.auth.sessions.cookie.verify(value)
     except Exception as error:
         verdict.violations.append(Violation(RAISED, f"sessions.verify({clip(value, 200)}) {describe(error)}"))
         return

@@ -113,7 +113,7 @@ def test_a_genuine_code_is_what_the_session_check_catches(stack: FuzzStack) -> N
 
 
 def test_genuine_session_verifies_and_logout_deletes_it(stack: FuzzStack) -> None:
-    assert stack.auth.sessions.verify(stack.valid_session) is not None
+    assert stack.auth.sessions.cookie.verify(stack.valid_session) is not None
     verdict = harness.Verdict("sanity")
     stack.client.cookies.clear()
     response = harness.send(
@@ -123,8 +123,10 @@ def test_genuine_session_verifies_and_logout_deletes_it(stack: FuzzStack) -> Non
         headers={"cookie": harness.cookie_header([(harness.COOKIE_NAME, stack.valid_session)])},
     )
     assert verdict.ok, verdict.explain()
-    assert response is not None and response.status_code == 302
+    assert response is not None and response.status_code == 303
     assert (harness.COOKIE_NAME, "") in harness.set_cookies(response)
+    # Ended in the store too: the same cookie, replayed, proves nothing any more.
+    assert stack.auth.sessions.check(stack.valid_session).ended == "logout"
 
 
 # -- the fuzz targets --------------------------------------------------------------

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from auth.secret import Secret
-from auth.session import SessionCookie
+from auth.session_cookie import SessionCookie
 from tests.support.app_process import AppProcess, MockProviderProcess
 from tests.support.provider import LocalProvider, ProviderUser
 

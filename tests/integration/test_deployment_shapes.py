@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from auth.secret import Secret
-from auth.session import SessionCookie
+from auth.session_cookie import SessionCookie
 from tests.support.app_process import AppProcess, free_port
 from tests.support.http_flow import callback_from_local, same_origin_callback, start_login
 from tests.support.provider import LocalProvider, ProviderUser

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -18,6 +19,8 @@ from tests.support.provider import LocalProvider, keycloak_users
 CLIENT_ID = "doctor-app"
 CLIENT_SECRET = "doctor-secret"
 COOKIE_SECRET = "c" * 40
+# The default store kind (SQLite), kept out of the working tree.
+STORE_DIR = tempfile.mkdtemp(prefix="doctor-store-")
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +47,7 @@ def environment(provider: LocalProvider, **overrides: str) -> dict[str, str]:
         "AUTH_KEYCLOAK_CLIENT_SECRET": CLIENT_SECRET,
         "AUTH_COOKIE_SECRET": COOKIE_SECRET,
         "AUTH_HTTP_TIMEOUT": "2s",
+        "AUTH_STORE": f"sqlite:///{STORE_DIR}/sessions.db",
         **overrides,
     }
 
@@ -65,6 +69,14 @@ def test_healthy_provider_passes_every_check(provider: LocalProvider) -> None:
     assert "ok    token endpoint client authentication: client_secret_basic" in output
     assert "ok    ID-token algorithms accepted: RS256" in output
     assert f"ok    end_session_endpoint: {provider.end_session_endpoint}" in output
+    assert "post-logout redirect URI to register at Keycloak: http://localhost:8501/" in output
+    assert (
+        "ok    back-channel logout supported (backchannel_logout_supported): register "
+        "http://localhost:8501/auth/backchannel-logout as the back-channel logout URL"
+    ) in output
+    assert f"Session store (sqlite {STORE_DIR}/sessions.db)" in output
+    assert "ok    answers and accepts writes" in output
+    assert "idle timeout 600 s, maximum session age 28800 s" in output
     assert f"ok    JWKS: 1 key(s) ({provider.current_kid})" in output
     assert "ok    client id and secret accepted by the token endpoint" in output
     assert "ok    clock skew against the provider: " in output
@@ -123,7 +135,33 @@ def test_pkce_without_s256_and_missing_end_session_are_reported(provider: LocalP
 
     assert status == 1
     assert "FAIL  PKCE S256 not supported (advertised: plain)" in output
-    assert "no end_session_endpoint: signing out ends the app's session only" in output
+    assert "no end_session_endpoint: logout revokes the session's tokens at the revocation endpoint" in output
+
+
+def test_provider_without_any_logout_support_is_described(provider: LocalProvider) -> None:
+    provider.advertise = {
+        "end_session_endpoint": None,
+        "revocation_endpoint": None,
+        "backchannel_logout_supported": None,
+    }
+    status, output = doctor(environment(provider))
+    assert status == 0, output
+    assert "no end_session_endpoint or revocation_endpoint: signing out ends the app's session only" in output
+    assert "back-channel logout not advertised" in output
+
+
+def test_unreachable_session_store_fails(provider: LocalProvider) -> None:
+    status, output = doctor(environment(provider, AUTH_STORE=f"redis://:hunter2@127.0.0.1:{free_port()}/0"))
+    assert status == 1
+    assert "Session store (redis 127.0.0.1:" in output and "(with password)" in output
+    assert "FAIL  the session store does not answer: " in output
+    assert "hunter2" not in output
+
+
+def test_stateless_sessions_are_a_warning_naming_what_is_lost(provider: LocalProvider) -> None:
+    status, output = doctor(environment(provider, AUTH_STORE="none"))
+    assert status == 0, output
+    assert "WARN  AUTH_STORE=none: sessions are the cookie alone: no idle timeout" in output
 
 
 def test_plain_http_public_url_off_this_machine_fails(provider: LocalProvider) -> None:

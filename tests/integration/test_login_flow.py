@@ -45,7 +45,8 @@ def test_sign_in_with_independent_provider_sets_signed_session_cookie(stack: Sta
     assert response.headers["location"] == "/profile?tab=2"
     header = session_set_cookie(response)
     assert "HttpOnly" in header and "SameSite=lax" in header and "Path=/" in header
-    assert "Max-Age=600" in header and "Secure" not in header
+    # The cookie lasts the session's maximum age (8 h); the idle timeout is the store's job.
+    assert "Max-Age=28800" in header and "Secure" not in header
     user = stack.sessions().verify(browser.cookies.get(COOKIE_NAME))
     assert user is not None
     assert (user.sub, user.provider, user.issuer) == ("alice", "mock", stack.mock.issuer)
@@ -280,11 +281,13 @@ def test_logout_clears_the_session_cookie(stack: Stack, browser: requests.Sessio
 
     response = browser.get(f"{stack.app.url}/auth/logout", allow_redirects=False)
 
-    assert response.status_code == 302 and response.headers["location"] == "/"
+    # The local provider has an end-session endpoint: the browser goes there next.
+    assert response.status_code == 303
+    assert response.headers["location"].startswith(stack.local.end_session_endpoint + "?")
     header = session_set_cookie(response)
     assert "Max-Age=0" in header and "Path=/" in header
     assert COOKIE_NAME not in browser.cookies
-    assert "event=logout provider=local sub=alice" in stack.app.output()
+    assert "event=session_ended reason=logout provider=local sub=alice sessions=1" in stack.app.output()
 
 
 def test_log_lines_are_structured_and_secret_free(stack: Stack, browser: requests.Session) -> None:

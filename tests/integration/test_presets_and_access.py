@@ -17,7 +17,7 @@ import requests
 
 from auth.identity import User
 from auth.secret import Secret
-from auth.session import SessionCookie
+from auth.session_cookie import SessionCookie
 from tests.support.app_process import AppProcess
 from tests.support.http_flow import query, start_login
 from tests.support.provider import LocalProvider, ProviderUser, google_users, keycloak_users

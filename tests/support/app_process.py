@@ -89,11 +89,18 @@ class AppProcess:
         self.base_path = base_path
         self.env = dict(env)
         self._log = tempfile.NamedTemporaryFile(prefix="app-", suffix=".log", delete=False)  # noqa: SIM115
+        # The default store (SQLite), in a folder of this process's own unless the test names a store.
+        self._store_dir = tempfile.TemporaryDirectory(prefix="app-store-")
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"http://localhost:{self.port}{self.base_path}"
+
+    @property
+    def store_path(self) -> Path:
+        """The SQLite session store this app uses unless its environment names another."""
+        return Path(self._store_dir.name) / "sessions.db"
 
     def command(self) -> list[str]:
         command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), *streamlit_options(self.port)]
@@ -107,6 +114,7 @@ class AppProcess:
     def environment(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AUTH_")}
         env.update({"AUTH_ENV_FILE": "", "PYTHONUNBUFFERED": "1"})
+        env["AUTH_STORE"] = f"sqlite:///{self.store_path}"
         env.update(self.env)
         env.update({name: os.environ[name] for name in COVERAGE_VARIABLES if name in os.environ})
         return env
@@ -160,6 +168,7 @@ class AppProcess:
     ) -> None:
         self.stop()
         Path(self._log.name).unlink(missing_ok=True)
+        self._store_dir.cleanup()
 
 
 class MockProviderProcess:

@@ -36,6 +36,7 @@ def build_auth(providers: Mapping[str, LocalProvider], **settings: str) -> Auth:
         "AUTH_COOKIE_SECRET": secrets.token_urlsafe(32),
         "AUTH_PUBLIC_URL": PUBLIC_URL,
         "AUTH_HTTP_TIMEOUT": "5s",
+        "AUTH_STORE": "memory://",
     }
     for name, provider in providers.items():
         env.update(provider_env(name, provider))

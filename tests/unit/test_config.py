@@ -499,7 +499,74 @@ def test_dev_secret_rejected_on_public_url() -> None:
     ],
 )
 def test_session_timeout_forms(value: str, seconds: float) -> None:
-    assert load_settings(google_env(AUTH_SESSION_TIMEOUT=value)).session_timeout == seconds
+    env = google_env(AUTH_SESSION_TIMEOUT=value, AUTH_SESSION_MAX_AGE="400d")
+    assert load_settings(env).session_timeout == seconds
+
+
+# -- the session store and the two timeouts --------------------------------------------
+
+
+def test_store_defaults_to_sqlite_beside_the_working_directory(tmp_path: Path) -> None:
+    settings = load_settings(google_env(), base_dir=tmp_path)
+    assert settings.store.kind == "sqlite"
+    assert settings.store.path == tmp_path / ".streamlit-auth" / "sessions.db"
+    assert settings.stateful
+    assert settings.session_timeout == 600.0
+    assert settings.session_max_age == 8 * 3600.0
+    assert settings.session_lifetime == 8 * 3600.0
+
+
+@pytest.mark.parametrize(
+    ("url", "kind"),
+    [("memory://", "memory"), ("none", "none"), ("redis://:pw@cache:6380/2", "redis"), ("sqlite:////x/s.db", "sqlite")],
+)
+def test_store_kinds(url: str, kind: str) -> None:
+    assert load_settings(google_env(AUTH_STORE=url)).store.kind == kind
+
+
+def test_store_url_may_come_from_a_file(tmp_path: Path) -> None:
+    (tmp_path / "store").write_text("redis://:from-file@cache:6379/0\n")
+    settings = load_settings(google_env(AUTH_STORE_FILE=str(tmp_path / "store")))
+    assert settings.store.kind == "redis"
+    assert settings.store.describe() == "redis cache:6379/0 (with password)"
+
+
+def test_bad_store_url_is_one_problem_naming_the_forms_without_the_password() -> None:
+    problem = one_problem(google_env(AUTH_STORE="postgres://user:hunter2@db/sessions"))
+    assert problem.startswith("AUTH_STORE: Unknown session store type 'postgres'")
+    assert "redis://[:password@]host:port/db" in problem
+    assert "hunter2" not in problem
+
+
+def test_idle_timeout_longer_than_max_age_is_refused() -> None:
+    assert one_problem(google_env(AUTH_SESSION_TIMEOUT="9h", AUTH_SESSION_MAX_AGE="8h")) == (
+        "AUTH_SESSION_TIMEOUT (9h) is the idle timeout and is longer than AUTH_SESSION_MAX_AGE (8h), "
+        "the most a session can last: shorten AUTH_SESSION_TIMEOUT or raise AUTH_SESSION_MAX_AGE"
+    )
+
+
+def test_without_a_store_the_timeout_is_absolute_and_max_age_does_not_apply() -> None:
+    settings = load_settings(google_env(AUTH_STORE="none", AUTH_SESSION_TIMEOUT="1d"))
+    assert not settings.stateful
+    assert settings.session_lifetime == 86400.0
+
+
+@pytest.mark.parametrize("value", ["0", "10x", "401d"])
+def test_max_age_must_be_a_duration(value: str) -> None:
+    assert one_problem(google_env(AUTH_SESSION_MAX_AGE=value)).startswith("AUTH_SESSION_MAX_AGE")
+
+
+@pytest.mark.parametrize(("value", "mode"), [(None, "provider"), ("provider", "provider"), ("LOCAL", "local")])
+def test_provider_logout_mode(value: str | None, mode: str) -> None:
+    env = google_env() if value is None else google_env(AUTH_GOOGLE_LOGOUT=value)
+    assert load_settings(env).providers[0].logout == mode
+
+
+def test_unknown_provider_logout_mode_is_a_problem() -> None:
+    assert one_problem(google_env(AUTH_GOOGLE_LOGOUT="everywhere")) == (
+        "AUTH_GOOGLE_LOGOUT must be provider (sign out at the provider too) or local (only in this app), "
+        "got 'everywhere'"
+    )
 
 
 @pytest.mark.parametrize("value", ["10x", "-5", "ten", "10 minutes", "1h30m"])

@@ -13,7 +13,7 @@ import pytest
 from auth.errors import LoginError, LoginTransactionMissing, StateMismatch
 from auth.identity import Identity
 from auth.secret import Secret
-from auth.session import SessionCookie
+from auth.session_cookie import SessionCookie
 from auth.signing import SESSION_SALT, TRANSACTION_SALT, TimedSigner
 from auth.transaction import LoginTransaction, TransactionCookies
 from tests.support.clock import T0, Clock

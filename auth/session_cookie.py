@@ -1,7 +1,8 @@
 """The session cookie: signed, timestamped identity, checked on every Streamlit rerun.
 
-The cookie is the only record of who is signed in, so nothing needs to be
-shared between server processes. It is signed (HMAC-SHA256 through
+The cookie is the cheap per-rerun proof: it carries the identity (what fits)
+and, with a session store, the server-side session id that ``auth.sessions``
+then looks up; with ``AUTH_STORE=none`` it is the only record. It is signed (HMAC-SHA256 through
 itsdangerous, see ``auth.signing``), not encrypted: the user can read their
 own claims, which is why it carries identity claims only and never a token.
 How an ``Identity`` is written into the cookie, and which claims give way
@@ -50,6 +51,8 @@ OPTIONAL_CLAIMS_BY_DROP_ORDER = (
     "email",
 )
 ESSENTIAL_CLAIMS = ("sub", "iss", "provider")
+#: the payload key of our server-side session id (never dropped)
+SESSION_ID_KEY = "session"
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,14 @@ def cookie_payload(identity: Identity) -> dict[str, Any]:
     return {key: value for key, value in payload.items() if value not in (None, "", [])}
 
 
-def user_from_payload(payload: Any, signed_in_at: float, expires_at: float) -> User | None:
+def user_from_payload(
+    payload: Any,
+    signed_in_at: float,
+    expires_at: float,
+    *,
+    session_id: str | None = None,
+    idle_expires_at: float | None = None,
+) -> User | None:
     """Rebuild a ``User`` from a verified cookie payload; None if its shape is wrong.
 
     The signature proves we wrote it, but a payload from an older release or
@@ -91,7 +101,8 @@ def user_from_payload(payload: Any, signed_in_at: float, expires_at: float) -> U
         return None
     sub, issuer = optional_str(payload.get("sub")), optional_str(payload.get("iss"))
     provider = optional_str(payload.get("provider"))
-    if sub is None or issuer is None or provider is None:
+    session_id = payload.get(SESSION_ID_KEY, session_id)
+    if sub is None or issuer is None or provider is None or not isinstance(session_id, (str, type(None))):
         return None
     email = optional_str(payload.get("email"))
     preferred_username = optional_str(payload.get("preferred_username"))
@@ -112,6 +123,8 @@ def user_from_payload(payload: Any, signed_in_at: float, expires_at: float) -> U
         hosted_domain=optional_str(payload.get("hd")),
         signed_in_at=signed_in_at,
         expires_at=expires_at,
+        session_id=session_id,
+        idle_expires_at=idle_expires_at,
     )
 
 
@@ -139,13 +152,17 @@ class SessionCookie:
             else None
         )
 
-    def issue(self, identity: Identity) -> IssuedCookie:
-        """Sign the identity; drop optional claims until the cookie fits.
+    def issue(self, identity: Identity, session_id: str | None = None) -> IssuedCookie:
+        """Sign the identity (and the store's session id); drop optional claims until it fits.
 
+        With a session id the store keeps every claim, so a dropped claim only
+        shrinks the cookie; without one it is lost, and a warning says which.
         Raises ``SessionTooLarge`` when even the essential claims do not fit,
         instead of emitting a cookie the browser would silently discard.
         """
         payload = cookie_payload(identity)
+        if session_id is not None:
+            payload[SESSION_ID_KEY] = session_id
         dropped: list[str] = []
         value = self._signer.sign(payload)
         for claim in OPTIONAL_CLAIMS_BY_DROP_ORDER:
@@ -157,7 +174,7 @@ class SessionCookie:
                 value = self._signer.sign(payload)
         if not self._fits(value):
             raise SessionTooLarge(f"essential claims need {len(value)} bytes")
-        if dropped:
+        if dropped and session_id is None:
             log_event(
                 "session_claims_dropped",
                 level=logging.WARNING,
@@ -167,12 +184,17 @@ class SessionCookie:
             )
         return IssuedCookie(value=value, dropped_claims=tuple(dropped))
 
-    def verify(self, value: str | None) -> User | None:
+    def verify(self, value: str | None, *, grace: float = 0.0) -> User | None:
         """The user this cookie value proves, or None: absent, tampered, expired,
-        oversized or malformed values all simply mean "signed out"."""
+        oversized or malformed values all simply mean "signed out".
+
+        ``grace`` accepts a cookie that many seconds past its lifetime (its
+        ``expires_at`` is then in the past), so the caller can tell "reached its
+        maximum age" from "not ours" and say so once in the log.
+        """
         if not value or len(value) > MAX_COOKIE_BYTES or not _SIGNED_VALUE.fullmatch(value):
             return None
-        verified = self._signer.unsign(value, max_age=self.timeout)
+        verified = self._signer.unsign(value, max_age=self.timeout + grace)
         if verified is None:
             return None
         payload, signed_in_at = verified

@@ -13,7 +13,7 @@ from itsdangerous import BadSignature, TimestampSigner
 from auth.errors import SessionTooLarge
 from auth.identity import Identity, User
 from auth.secret import Secret
-from auth.session import ESSENTIAL_CLAIMS, OPTIONAL_CLAIMS_BY_DROP_ORDER, SessionCookie, user_from_payload
+from auth.session_cookie import ESSENTIAL_CLAIMS, OPTIONAL_CLAIMS_BY_DROP_ORDER, SessionCookie, user_from_payload
 from auth.signing import SESSION_SALT, TRANSACTION_SALT, TimedSigner
 from auth.transaction import LoginTransaction, TransactionCookies
 from tests.support.clock import T0, Clock

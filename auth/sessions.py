@@ -1,0 +1,353 @@
+"""Sessions the server can end: the signed cookie checked against the session store.
+
+``auth.session_cookie`` makes the cookie, the cheap proof a rerun verifies
+first; this module adds what a cookie alone cannot do. At sign-in it writes a
+record (identity, provider ``sid``, times, sealed tokens) to the store, and on
+every rerun it asks the store whether that session is still live: ended
+(logout, sign-out everywhere, back-channel), idle past ``AUTH_SESSION_TIMEOUT``
+or older than ``AUTH_SESSION_MAX_AGE`` all mean signed out, wherever the
+cookie was copied to. With ``AUTH_STORE=none`` there is no store and the
+cookie's own age is the only timeout.
+
+Store faults never sign anyone in: a check that cannot reach the store says
+"unavailable", and the routes answer 503. Activity is written at most once
+per ``touch_interval`` per session and off the rerun's thread, so a busy page
+costs one read per rerun and the occasional write.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from .events import log_event
+from .identity import Identity, SessionStatus, User
+from .secret import Secret
+from .session_cookie import IssuedCookie, SessionCookie, cookie_payload, user_from_payload
+from .signing import LOGOUT_SALT, TimedSigner
+from .stores.base import SessionRecord, SessionStore, StoreUnavailable, new_session_id
+from .vault import StoredTokens, TokensUnreadable, TokenVault
+
+# Why a session ended: the store's ``end_reason`` and the log line's ``reason``.
+LOGOUT = "logout"
+LOGOUT_EVERYWHERE = "logout_everywhere"
+BACKCHANNEL = "backchannel"
+IDLE = "idle"
+MAX_AGE = "max_age"
+#: a cookie that no live record backs for any other reason (too old, unknown to the store)
+EXPIRED = "expired"
+
+#: at most one activity write per session this often (capped at a tenth of the idle timeout)
+MAX_TOUCH_INTERVAL = 5.0
+#: a cookie this much past its maximum age is still read, to log "max_age" once
+MAX_AGE_GRACE = 300.0
+#: identical store faults within this window are logged once, with a count on the next line
+FAULT_LOG_WINDOW = 10.0
+#: how long the ``state`` of a sign-out round trip through the provider stays valid
+SIGN_OUT_STATE_MAX_AGE = 600.0
+
+
+@dataclass(frozen=True)
+class EndedSession:
+    """What a sign-out ended, for the provider side of logging out."""
+
+    provider: str
+    sub: str
+    session_ids: tuple[str, ...]
+    #: the session's tokens (ID token for ``id_token_hint``, tokens to revoke); None without a store
+    tokens: StoredTokens | None = None
+
+
+class Sessions:
+    def __init__(
+        self,
+        cookie: SessionCookie,
+        store: SessionStore | None,
+        *,
+        secrets: Sequence[Secret],
+        idle_timeout: float,
+        max_age: float,
+        clock: Callable[[], float] = time.time,
+        touch_in_background: bool = True,
+    ) -> None:
+        """``cookie`` must verify for ``max_age`` (the session's whole life) when a store is used."""
+        self.cookie = cookie
+        self.store = store
+        self.idle_timeout = idle_timeout
+        self.max_age = max_age if store is not None else idle_timeout
+        self.touch_interval = min(MAX_TOUCH_INTERVAL, idle_timeout / 10)
+        self._clock = clock
+        self._vault = TokenVault(secrets)
+        self._sign_out_states = TimedSigner(secrets, LOGOUT_SALT, clock)
+        self._touch_in_background = touch_in_background
+        self._touch_pool: ThreadPoolExecutor | None = None
+        self._touch_lock = threading.Lock()
+        self._touches_pending: set[str] = set()
+        self._fault_lock = threading.Lock()
+        self._last_fault: tuple[str, float, int] | None = None  # message, first logged at, repeats since
+
+    @property
+    def stateful(self) -> bool:
+        return self.store is not None
+
+    @property
+    def cookie_max_age(self) -> int:
+        """The cookie's Max-Age: the session's absolute life (idle expiry is the store's job)."""
+        return int(self.max_age)
+
+    def now(self) -> float:
+        return self._clock()
+
+    # -- sign-in ----------------------------------------------------------------------
+
+    def start(self, identity: Identity, tokens: StoredTokens | None = None) -> IssuedCookie:
+        """Record a new session and sign its cookie. Blocks on the store (run it in a
+        worker thread); raises ``StoreUnavailable`` (nobody is signed in then)."""
+        if self.store is None:
+            return self.cookie.issue(identity)
+        now = self._clock()
+        session_id = new_session_id()
+        issued = self.cookie.issue(identity, session_id)
+        self.store.create(
+            SessionRecord(
+                session_id=session_id,
+                provider=identity.provider,
+                sub=identity.sub,
+                provider_sid=identity.sid,
+                created_at=now,
+                last_active_at=now,
+                expires_at=now + self.max_age,
+                claims=cookie_payload(identity),
+                tokens=self._vault.seal(tokens) if tokens is not None else None,
+            )
+        )
+        return issued
+
+    # -- every rerun ------------------------------------------------------------------
+
+    def check(self, value: str | None, *, activity: bool = True, force_touch: bool = False) -> SessionStatus:
+        """Is the session behind this cookie live? Never raises for a store fault.
+
+        ``activity`` is False for the timer that re-checks idle pages: that
+        rerun is not the user's doing and must not keep the session alive.
+        ``force_touch`` records activity now ("Stay signed in"), unthrottled.
+        """
+        if self.store is None:
+            user = self.cookie.verify(value)
+            return SessionStatus(user=user, ended=EXPIRED if user is None and value else None)
+        user = self.cookie.verify(value, grace=MAX_AGE_GRACE)
+        if user is None or user.session_id is None:
+            return SessionStatus(ended=EXPIRED if value else None)
+        session_id = user.session_id
+        try:
+            record = self.store.get(session_id)
+        except StoreUnavailable as error:
+            self._report_fault(error, "check")
+            return SessionStatus(unavailable=True)
+        now = self._clock()
+        if record is None or record.provider != user.provider or record.sub != user.sub:
+            if record is None and now >= user.signed_in_at + self.max_age:
+                self._log_max_age(user)
+                return SessionStatus(ended=MAX_AGE)
+            return SessionStatus(ended=EXPIRED)
+        if record.ended_at is not None:
+            return SessionStatus(ended=record.end_reason or EXPIRED)
+        if now >= record.last_active_at + self.idle_timeout:
+            self._end_idle(record, now)
+            return SessionStatus(ended=IDLE)
+        last_active = record.last_active_at
+        if force_touch or (activity and now - last_active >= self.touch_interval):
+            self._touch(session_id, now, wait=force_touch)
+            last_active = now
+        idle_end = last_active + self.idle_timeout
+        return SessionStatus(
+            user=user_from_payload(
+                record.claims,
+                record.created_at,
+                min(idle_end, record.expires_at),
+                session_id=session_id,
+                idle_expires_at=idle_end,
+            )
+        )
+
+    def _end_idle(self, record: SessionRecord, now: float) -> None:
+        try:
+            ended = self.store.end(record.session_id, IDLE, now) if self.store else False
+        except StoreUnavailable as error:
+            self._report_fault(error, "end")
+            return
+        if ended:  # exactly one rerun, on one replica, ends it: one log line
+            self._log_end(IDLE, record.provider, record.sub, 1, idle_seconds=round(now - record.last_active_at))
+
+    def _log_max_age(self, user: User) -> None:
+        assert self.store is not None and user.session_id is not None
+        try:
+            first = self.store.claim_once(
+                f"ended:{user.session_id}", until=user.signed_in_at + self.max_age + MAX_AGE_GRACE
+            )
+        except StoreUnavailable as error:
+            self._report_fault(error, "end")
+            return
+        if first:
+            self._log_end(MAX_AGE, user.provider, user.sub, 1)
+
+    def _touch(self, session_id: str, at: float, *, wait: bool) -> None:
+        assert self.store is not None
+        if wait or not self._touch_in_background:
+            self._write_touch(session_id, at)
+            return
+        with self._touch_lock:
+            if session_id in self._touches_pending:
+                return  # one queued write per session is enough: touch never moves backwards
+            self._touches_pending.add(session_id)
+            if self._touch_pool is None:
+                self._touch_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="auth-touch")
+            pool = self._touch_pool
+        pool.submit(self._write_touch, session_id, at, True)
+
+    def _write_touch(self, session_id: str, at: float, queued: bool = False) -> None:
+        assert self.store is not None
+        try:
+            self.store.touch(session_id, at)
+        except StoreUnavailable as error:
+            self._report_fault(error, "touch")
+        finally:
+            if queued:
+                with self._touch_lock:
+                    self._touches_pending.discard(session_id)
+
+    def flush(self) -> None:
+        """Wait for queued activity writes (tests, benchmarks, shutdown)."""
+        with self._touch_lock:
+            pool = self._touch_pool
+        if pool is not None:
+            pool.submit(lambda: None).result()
+
+    # -- sign-out ---------------------------------------------------------------------
+
+    def end(self, value: str | None, *, everywhere: bool = False) -> EndedSession | None:
+        """End the session behind this cookie (or every session of its user); None when
+        the cookie proves no session. Blocks on the store; raises ``StoreUnavailable``,
+        and then nothing was ended: the caller must say so, not pretend."""
+        user = self.cookie.verify(value, grace=MAX_AGE_GRACE if self.store is not None else 0.0)
+        if user is None:
+            return None
+        reason = LOGOUT_EVERYWHERE if everywhere else LOGOUT
+        if self.store is None or user.session_id is None:
+            self._log_end(reason, user.provider, user.sub, 1)
+            return EndedSession(user.provider, user.sub, ())
+        now = self._clock()
+        record = self.store.get(user.session_id)
+        tokens = self._open_tokens(record)
+        if everywhere:
+            ended = tuple(self.store.end_all_for_user(user.provider, user.sub, reason, now))
+        else:
+            ended = (user.session_id,) if self.store.end(user.session_id, reason, now) else ()
+        self._log_end(reason, user.provider, user.sub, len(ended))
+        return EndedSession(user.provider, user.sub, ended, tokens)
+
+    def end_for_provider(self, provider: str, *, sub: str | None, sid: str | None, jti: str, until: float) -> int:
+        """Back-channel logout: end the sessions a validated ``logout_token`` names (by the
+        provider's ``sid``, else every session of ``sub``); 0 when its ``jti`` was seen before.
+
+        Raises ``ValueError`` for a replayed token and ``StoreUnavailable`` on faults.
+        """
+        if self.store is None:
+            return 0
+        if not self.store.claim_once(f"logout-token:{provider}:{jti}", until):
+            raise ValueError("logout token already used (jti seen before)")
+        now = self._clock()
+        if sid is not None:
+            ended = self.store.end_by_provider_sid(provider, sid, BACKCHANNEL, now)
+        elif sub is not None:
+            ended = self.store.end_all_for_user(provider, sub, BACKCHANNEL, now)
+        else:
+            ended = []
+        self._log_end(BACKCHANNEL, provider, sub, len(ended), provider_sid_given=sid is not None)
+        return len(ended)
+
+    def _open_tokens(self, record: SessionRecord | None) -> StoredTokens | None:
+        if record is None or record.tokens is None:
+            return None
+        try:
+            return self._vault.open(record.tokens)
+        except TokensUnreadable:
+            log_event("session_tokens_unreadable", level=logging.WARNING, provider=record.provider)
+            return None
+
+    # -- the state of a sign-out round trip ---------------------------------------------
+
+    def sign_out_state(self) -> str:
+        """A ``state`` for the provider's end-session redirect, or for our own landing page:
+        signed and timestamped, so "You have signed out." is shown only after a real sign-out."""
+        return self._sign_out_states.sign("signed-out")
+
+    def confirms_sign_out(self, state: str | None) -> bool:
+        if not state or len(state) > 512:
+            return False
+        verified = self._sign_out_states.unsign(state, max_age=SIGN_OUT_STATE_MAX_AGE)
+        return verified is not None and verified[0] == "signed-out"
+
+    # -- health and logging -----------------------------------------------------------
+
+    def ping(self) -> None:
+        """Raise ``StoreUnavailable`` unless the store answers (no store: nothing to ask)."""
+        if self.store is not None:
+            self.store.ping()
+
+    def report_fault(self, error: StoreUnavailable, operation: str) -> None:
+        self._report_fault(error, operation)
+
+    def _report_fault(self, error: StoreUnavailable, operation: str) -> None:
+        """One log line per fault; the same fault repeated within ``FAULT_LOG_WINDOW`` is
+        counted instead, so an outage with many open pages does not flood the log."""
+        now = time.monotonic()
+        message = str(error)
+        with self._fault_lock:
+            last = self._last_fault
+            if last is not None and last[0] == message and now - last[1] < FAULT_LOG_WINDOW:
+                self._last_fault = (last[0], last[1], last[2] + 1)
+                return
+            repeated = last[2] if last is not None else 0
+            self._last_fault = (message, now, 0)
+        log_event(
+            "session_store_unavailable",
+            level=logging.ERROR,
+            operation=operation,
+            backend=error.backend,
+            failure=error.failure,
+            repeated=repeated or None,
+        )
+
+    def _log_end(
+        self,
+        reason: str,
+        provider: str,
+        sub: str | None,
+        count: int,
+        *,
+        idle_seconds: int | None = None,
+        provider_sid_given: bool | None = None,
+    ) -> None:
+        """The one log line per end of session (or per sign-out that ended several)."""
+        log_event(
+            "session_ended",
+            reason=reason,
+            provider=provider,
+            sub=sub,
+            sessions=count,
+            idle_seconds=idle_seconds,
+            by_sid=provider_sid_given,
+        )
+
+    def close(self) -> None:
+        with self._touch_lock:
+            pool, self._touch_pool = self._touch_pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+        if self.store is not None:
+            self.store.close()

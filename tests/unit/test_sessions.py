@@ -1,0 +1,289 @@
+"""``auth.sessions.Sessions``: the cookie checked against the store, with an injected clock.
+
+Runs on the memory store (the contract suite in ``tests/stores`` proves every
+backend behaves the same); store faults come from a store that raises.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+import pytest
+
+from auth.identity import Identity
+from auth.secret import Secret
+from auth.session_cookie import SessionCookie
+from auth.sessions import MAX_AGE_GRACE, Sessions
+from auth.stores.base import SessionRecord, StoreUnavailable
+from auth.stores.memory import MemoryStore
+from auth.vault import StoredTokens, TokenVault
+from tests.support.clock import T0, Clock
+
+IDLE = 600.0
+MAX_AGE = 8 * 3600.0
+SECRETS = [Secret(secrets.token_urlsafe(32))]
+GROUPS = tuple(f"group-{index:03d}-{secrets.token_urlsafe(16)}" for index in range(300))
+ALICE = Identity(
+    sub="alice",
+    issuer="https://idp.example",
+    provider="corp",
+    name="Alice",
+    email="alice@example.com",
+    email_verified=True,
+    roles=("admin",),
+    groups=GROUPS,
+    sid="provider-session-1",
+)
+
+
+class FlakyStore(MemoryStore):
+    """A memory store that raises ``StoreUnavailable`` while ``down`` is set."""
+
+    def __init__(self, clock: Clock) -> None:
+        super().__init__(clock=clock)
+        self.down = False
+
+    def get(self, session_id: str) -> SessionRecord | None:
+        if self.down:
+            raise StoreUnavailable("memory", "simulated outage")
+        return super().get(session_id)
+
+    def create(self, record: SessionRecord) -> None:
+        if self.down:
+            raise StoreUnavailable("memory", "simulated outage")
+        super().create(record)
+
+    def end(self, session_id: str, reason: str, at: float) -> bool:
+        if self.down:
+            raise StoreUnavailable("memory", "simulated outage")
+        return super().end(session_id, reason, at)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(T0)
+
+
+@pytest.fixture
+def store(clock: Clock) -> FlakyStore:
+    return FlakyStore(clock)
+
+
+def make_sessions(clock: Clock, store: MemoryStore | None) -> Sessions:
+    lifetime = MAX_AGE if store is not None else IDLE
+    cookie = SessionCookie(SECRETS, name="streamlit_auth", timeout=lifetime, clock=clock)
+    return Sessions(
+        cookie,
+        store,
+        secrets=SECRETS,
+        idle_timeout=IDLE,
+        max_age=lifetime,
+        clock=clock,
+        touch_in_background=False,
+    )
+
+
+@pytest.fixture
+def sessions(clock: Clock, store: FlakyStore) -> Sessions:
+    return make_sessions(clock, store)
+
+
+def test_a_new_session_is_live_with_every_claim_even_when_the_cookie_dropped_some(sessions: Sessions) -> None:
+    issued = sessions.start(ALICE)
+    assert "groups" in issued.dropped_claims  # 300 long group names do not fit a cookie
+    user = sessions.check(issued.value).user
+    assert user is not None
+    assert user.groups == GROUPS
+    assert user.in_group(GROUPS[-1])
+    assert user.session_id is not None and len(user.session_id) >= 22
+
+
+def test_the_record_keeps_the_provider_sid_and_sealed_tokens(sessions: Sessions, store: FlakyStore) -> None:
+    issued = sessions.start(ALICE, StoredTokens(id_token="id.token.value", refresh_token="refresh-1"))
+    user = sessions.check(issued.value).user
+    assert user is not None and user.session_id is not None
+    record = store.get(user.session_id)
+    assert record is not None
+    assert record.provider_sid == "provider-session-1"
+    assert record.tokens is not None and b"refresh-1" not in record.tokens
+    assert TokenVault(SECRETS).open(record.tokens).refresh_token == "refresh-1"
+
+
+def test_idle_timeout_ends_the_session_once_with_one_log_line(
+    sessions: Sessions, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    value = sessions.start(ALICE).value
+    clock.now += IDLE - 1
+    assert sessions.check(value, activity=False).user is not None
+    clock.now += 1
+    with caplog.at_level(logging.INFO, logger="auth"):
+        assert sessions.check(value).ended == "idle"
+        assert sessions.check(value).ended == "idle"
+    ended = [r.getMessage() for r in caplog.records if "session_ended" in r.getMessage()]
+    assert len(ended) == 1
+    assert "reason=idle" in ended[0] and "sub=alice" in ended[0]
+
+
+def test_activity_postpones_the_idle_timeout_but_the_timer_does_not(sessions: Sessions, clock: Clock) -> None:
+    value = sessions.start(ALICE).value
+    for _ in range(5):
+        clock.now += IDLE - 10
+        assert sessions.check(value, activity=True).user is not None
+    timer_only = sessions.start(ALICE).value
+    clock.now += IDLE / 2
+    assert sessions.check(timer_only, activity=False).user is not None
+    clock.now += IDLE / 2
+    assert sessions.check(timer_only, activity=False).ended == "idle"
+
+
+def test_activity_writes_are_throttled(sessions: Sessions, store: FlakyStore, clock: Clock) -> None:
+    value = sessions.start(ALICE).value
+    user = sessions.check(value).user
+    assert user is not None and user.session_id is not None
+    created = store.get(user.session_id).last_active_at  # type: ignore[union-attr]
+    clock.now += sessions.touch_interval / 2
+    sessions.check(value)
+    assert store.get(user.session_id).last_active_at == created  # type: ignore[union-attr]
+    clock.now += sessions.touch_interval
+    sessions.check(value)
+    assert store.get(user.session_id).last_active_at == clock.now  # type: ignore[union-attr]
+
+
+def test_activity_cannot_keep_a_session_past_its_max_age(
+    sessions: Sessions, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    value = sessions.start(ALICE).value
+    while clock.now < T0 + MAX_AGE - IDLE:
+        clock.now += IDLE - 1
+        user = sessions.check(value).user
+        assert user is not None
+        assert user.expires_at <= T0 + MAX_AGE
+    clock.now = T0 + MAX_AGE
+    with caplog.at_level(logging.INFO, logger="auth"):
+        assert sessions.check(value).ended == "max_age"
+        assert sessions.check(value).ended == "max_age"
+    assert sum("reason=max_age" in r.getMessage() for r in caplog.records) == 1
+    clock.now = T0 + MAX_AGE + MAX_AGE_GRACE + 1
+    assert sessions.check(value).ended == "expired"
+
+
+def test_stay_signed_in_records_activity_at_once(sessions: Sessions, clock: Clock) -> None:
+    value = sessions.start(ALICE).value
+    clock.now += IDLE - 30
+    status = sessions.check(value, force_touch=True)
+    assert status.user is not None and status.user.idle_expires_at == clock.now + IDLE
+    clock.now += IDLE - 1
+    assert sessions.check(value, activity=False).user is not None
+
+
+def test_user_times_name_the_idle_end_and_the_absolute_end(sessions: Sessions, clock: Clock) -> None:
+    value = sessions.start(ALICE).value
+    user = sessions.check(value, activity=False).user
+    assert user is not None
+    assert user.idle_expires_at == T0 + IDLE
+    assert user.expires_at == T0 + IDLE
+    assert user.ends_when_idle
+    assert user.signed_in_at == T0
+
+
+def test_logout_makes_a_copied_cookie_useless_and_hands_back_the_tokens(sessions: Sessions) -> None:
+    value = sessions.start(ALICE, StoredTokens(id_token="the-id-token")).value
+    ended = sessions.end(value)
+    assert ended is not None and len(ended.session_ids) == 1
+    assert ended.tokens is not None and ended.tokens.id_token == "the-id-token"
+    assert sessions.check(value).ended == "logout"
+    assert sessions.check(value).user is None
+
+
+def test_sign_out_everywhere_ends_every_session_of_the_user_only(sessions: Sessions) -> None:
+    first, second = sessions.start(ALICE).value, sessions.start(ALICE).value
+    bob = sessions.start(Identity(sub="bob", issuer="https://idp.example", provider="corp", name="Bob")).value
+    ended = sessions.end(first, everywhere=True)
+    assert ended is not None and len(ended.session_ids) == 2
+    assert sessions.check(first).ended == "logout_everywhere"
+    assert sessions.check(second).ended == "logout_everywhere"
+    assert sessions.check(bob).user is not None
+
+
+def test_back_channel_ends_by_sid_else_by_sub_and_refuses_a_replayed_jti(sessions: Sessions, clock: Clock) -> None:
+    by_sid = sessions.start(ALICE).value
+    other = sessions.start(Identity(sub="alice", issuer="https://idp.example", provider="corp", name="A", sid="s2"))
+    assert sessions.end_for_provider("corp", sub="alice", sid="provider-session-1", jti="j1", until=clock.now + 60) == 1
+    assert sessions.check(by_sid).ended == "backchannel"
+    assert sessions.check(other.value).user is not None
+    with pytest.raises(ValueError, match="already used"):
+        sessions.end_for_provider("corp", sub="alice", sid=None, jti="j1", until=clock.now + 60)
+    assert sessions.end_for_provider("corp", sub="alice", sid=None, jti="j2", until=clock.now + 60) == 1
+    assert sessions.check(other.value).ended == "backchannel"
+
+
+def test_store_outage_is_neither_signed_in_nor_out_and_recovers(
+    sessions: Sessions, store: FlakyStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    value = sessions.start(ALICE).value
+    store.down = True
+    with caplog.at_level(logging.INFO, logger="auth"):
+        for _ in range(20):
+            status = sessions.check(value)
+            assert status.unavailable and status.user is None and status.ended is None
+    faults = [r for r in caplog.records if "session_store_unavailable" in r.getMessage()]
+    assert len(faults) == 1  # repeats within the window are counted, not logged
+    assert "simulated outage" in faults[0].getMessage()
+    with pytest.raises(StoreUnavailable):
+        sessions.start(ALICE)
+    with pytest.raises(StoreUnavailable):
+        sessions.end(value)
+    store.down = False
+    assert sessions.check(value).user is not None
+
+
+def test_a_cookie_without_a_session_id_is_signed_out_once_a_store_is_used(clock: Clock, store: FlakyStore) -> None:
+    stateless = make_sessions(clock, None)
+    old_cookie = stateless.start(ALICE).value
+    assert stateless.check(old_cookie).user is not None
+    assert make_sessions(clock, store).check(old_cookie).ended == "expired"
+
+
+def test_a_session_id_for_another_user_is_refused(sessions: Sessions, store: FlakyStore, clock: Clock) -> None:
+    value = sessions.start(ALICE).value
+    user = sessions.check(value).user
+    assert user is not None and user.session_id is not None
+    forged = SessionCookie(SECRETS, name="streamlit_auth", timeout=MAX_AGE, clock=clock).issue(
+        Identity(sub="mallory", issuer="https://idp.example", provider="corp", name="M"), user.session_id
+    )
+    assert sessions.check(forged.value).ended == "expired"
+
+
+def test_without_a_store_the_cookie_age_is_the_only_timeout(clock: Clock) -> None:
+    sessions = make_sessions(clock, None)
+    value = sessions.start(ALICE).value
+    assert "groups" in sessions.start(ALICE).dropped_claims
+    clock.now += IDLE - 1
+    user = sessions.check(value, activity=False).user
+    assert user is not None and user.session_id is None and user.idle_expires_at is None
+    clock.now += 2  # itsdangerous: valid up to and including the timeout
+    assert sessions.check(value).ended == "expired"
+    assert sessions.check(None).ended is None
+
+
+def test_sign_out_state_is_ours_and_short_lived(sessions: Sessions, clock: Clock) -> None:
+    state = sessions.sign_out_state()
+    assert sessions.confirms_sign_out(state)
+    assert not sessions.confirms_sign_out(state[:-2] + "xx")
+    assert not sessions.confirms_sign_out(None)
+    assert not sessions.confirms_sign_out("x" * 1000)
+    clock.now += 601
+    assert not sessions.confirms_sign_out(state)
+
+
+def test_background_touch_reaches_the_store(clock: Clock, store: FlakyStore) -> None:
+    cookie = SessionCookie(SECRETS, name="streamlit_auth", timeout=MAX_AGE, clock=clock)
+    sessions = Sessions(cookie, store, secrets=SECRETS, idle_timeout=IDLE, max_age=MAX_AGE, clock=clock)
+    value = sessions.start(ALICE).value
+    clock.now += 30
+    user = sessions.check(value).user
+    sessions.flush()
+    assert user is not None and user.session_id is not None
+    assert store.get(user.session_id).last_active_at == clock.now  # type: ignore[union-attr]
+    sessions.close()
