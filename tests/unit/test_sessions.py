@@ -287,3 +287,87 @@ def test_background_touch_reaches_the_store(clock: Clock, store: FlakyStore) -> 
     assert user is not None and user.session_id is not None
     assert store.get(user.session_id).last_active_at == clock.now  # type: ignore[union-attr]
     sessions.close()
+
+
+def test_without_a_store_logout_only_logs_and_back_channel_ends_nothing(
+    clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    sessions = make_sessions(clock, None)
+    value = sessions.start(ALICE).value
+    with caplog.at_level(logging.INFO, logger="auth"):
+        ended = sessions.end(value)
+    assert ended is not None and ended.session_ids == () and ended.tokens is None
+    assert any("reason=logout" in r.getMessage() for r in caplog.records)
+    assert sessions.end(None) is None
+    assert sessions.end_for_provider("corp", sub="alice", sid=None, jti="j", until=clock.now + 60) == 0
+
+
+def test_a_logout_token_naming_neither_sub_nor_sid_ends_nothing(sessions: Sessions, clock: Clock) -> None:
+    value = sessions.start(ALICE).value
+    assert sessions.end_for_provider("corp", sub=None, sid=None, jti="j", until=clock.now + 60) == 0
+    assert sessions.check(value).user is not None
+
+
+def test_tokens_sealed_under_a_removed_secret_are_dropped_not_fatal(
+    clock: Clock, store: FlakyStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    old = make_sessions(clock, store)
+    value = old.start(ALICE, StoredTokens(id_token="old-secret-token")).value
+    cookie = SessionCookie(SECRETS, name="streamlit_auth", timeout=MAX_AGE, clock=clock)
+    rotated = Sessions(
+        cookie,
+        store,
+        secrets=[Secret(secrets.token_urlsafe(32)), *SECRETS],  # a new first secret; the old one still listed
+        idle_timeout=IDLE,
+        max_age=MAX_AGE,
+        clock=clock,
+    )
+    rotated_end = rotated.end(value)
+    assert rotated_end is not None and rotated_end.tokens is not None
+    assert rotated_end.tokens.id_token == "old-secret-token"  # every listed secret still opens them
+    unreadable = Sessions(
+        SessionCookie(SECRETS, name="streamlit_auth", timeout=MAX_AGE, clock=clock),
+        store,
+        secrets=[Secret(secrets.token_urlsafe(32))],
+        idle_timeout=IDLE,
+        max_age=MAX_AGE,
+        clock=clock,
+    )
+    other = old.start(ALICE, StoredTokens(id_token="sealed-with-the-old-secret")).value
+    with caplog.at_level(logging.INFO, logger="auth"):
+        ended = unreadable.end(other)
+    assert ended is not None and ended.tokens is None and len(ended.session_ids) == 1
+    assert any("session_tokens_unreadable" in r.getMessage() for r in caplog.records)
+
+
+def test_store_faults_while_ending_or_touching_are_logged_and_change_nothing(
+    clock: Clock, store: FlakyStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    sessions = make_sessions(clock, store)
+    value = sessions.start(ALICE).value
+    user = sessions.check(value).user
+    assert user is not None and user.session_id is not None
+
+    class EndFails(FlakyStore):
+        def end(self, session_id: str, reason: str, at: float) -> bool:
+            raise StoreUnavailable("memory", "end refused")
+
+        def touch(self, session_id: str, at: float) -> None:
+            raise StoreUnavailable("memory", "touch refused")
+
+        def claim_once(self, key: str, until: float) -> bool:
+            raise StoreUnavailable("memory", "claim refused")
+
+    failing = EndFails(clock)
+    failing.create(store.get(user.session_id))  # type: ignore[arg-type]
+    broken = make_sessions(clock, failing)
+    with caplog.at_level(logging.INFO, logger="auth"):
+        clock.now += IDLE / 2
+        assert broken.check(value, force_touch=True).user is not None  # the touch failed, the check did not
+        clock.now += IDLE
+        assert broken.check(value).ended == "idle"  # the end was not recorded, but the answer is the same
+        clock.now = T0 + MAX_AGE + 1
+        assert broken.check(value).ended == "max_age"
+    messages = " ".join(r.getMessage() for r in caplog.records)
+    assert "touch refused" in messages and "end refused" in messages and "claim refused" in messages
+    assert "session_ended" not in messages
