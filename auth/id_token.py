@@ -113,13 +113,13 @@ class IdTokenValidator:
 
     def validate_aud(self, claims: dict[str, Any]) -> None:
         """Step 3: our client id must be among the audiences."""
-        if self.client_id not in _audiences(claims):
+        if self.client_id not in audiences(claims):
             raise InvalidIdToken("ID token audience does not include this client")
 
     def validate_azp(self, claims: dict[str, Any]) -> None:
         """Steps 4–5: with several audiences ``azp`` is required; when present it must be us."""
         azp = claims.get("azp")
-        if len(_audiences(claims)) > 1 and azp is None:
+        if len(audiences(claims)) > 1 and azp is None:
             raise InvalidIdToken("ID token has several audiences but no azp")
         if azp is not None and azp != self.client_id:
             raise InvalidIdToken("ID token azp is not this client")
@@ -159,7 +159,8 @@ class IdTokenValidator:
             raise InvalidIdToken("ID token auth_time is not a number")
 
 
-def _audiences(claims: dict[str, Any]) -> list[str]:
+def audiences(claims: dict[str, Any]) -> list[str]:
+    """The ``aud`` claim as a list of strings (a string or a list, RFC 7519 §4.1.3)."""
     aud = claims.get("aud")
     if isinstance(aud, str):
         return [aud]

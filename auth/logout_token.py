@@ -38,6 +38,7 @@ from joserfc import jws
 from joserfc.errors import BadSignatureError, InvalidKeyIdError, JoseError
 
 from .errors import AuthError, InvalidIdToken, LoginError
+from .id_token import audiences
 from .oidc import ProviderClient
 
 BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
@@ -132,8 +133,8 @@ class LogoutTokenValidator:
             raise InvalidLogoutToken("logout token issuer is not a configured provider")
         if len(found) == 1:
             return found  # its aud is checked once the signature is
-        audiences = _audiences(unverified)
-        addressed = [client for client in found if client.settings.client_id in audiences]
+        addressees = audiences(unverified)
+        addressed = [client for client in found if client.settings.client_id in addressees]
         if not addressed:
             raise InvalidLogoutToken("logout token audience does not include this client")
         return addressed
@@ -199,7 +200,7 @@ class LogoutTokenValidator:
     @staticmethod
     def validate_aud(client: ProviderClient, claims: dict[str, Any]) -> None:
         """§2.6, as for ID tokens: our client id among the audiences (a string or a list)."""
-        if client.settings.client_id not in _audiences(claims):
+        if client.settings.client_id not in audiences(claims):
             raise InvalidLogoutToken("logout token audience does not include this client")
 
     def validate_iat(self, claims: dict[str, Any], now: float) -> float:
@@ -272,15 +273,6 @@ def _signature_failure(error: InvalidIdToken) -> str:
     if isinstance(error.__cause__, BadSignatureError):
         return "logout token signature is invalid"
     return "logout token could not be verified"
-
-
-def _audiences(claims: dict[str, Any]) -> list[str]:
-    aud = claims.get("aud")
-    if isinstance(aud, str):
-        return [aud]
-    if isinstance(aud, list):
-        return [item for item in aud if isinstance(item, str)]
-    return []
 
 
 def _number(value: Any) -> float | None:

@@ -33,6 +33,15 @@ class Stack:
         return SessionCookie([Secret(self.cookie_secret)], name=COOKIE_NAME, timeout=timeout)
 
 
+def local_env(provider: LocalProvider) -> dict[str, str]:
+    """The settings of the ``local`` provider, as every app of these tests registers it."""
+    return {
+        "AUTH_LOCAL_ISSUER": provider.issuer,
+        "AUTH_LOCAL_CLIENT_ID": LOCAL_CLIENT_ID,
+        "AUTH_LOCAL_CLIENT_SECRET": LOCAL_CLIENT_SECRET,
+    }
+
+
 @pytest.fixture(scope="session")
 def mock_provider() -> Iterator[MockProviderProcess]:
     with MockProviderProcess() as provider:
@@ -69,9 +78,7 @@ def stack(mock_provider: MockProviderProcess, local_provider: LocalProvider) -> 
         "AUTH_MOCK_CLIENT_ID": "mock-client",
         "AUTH_MOCK_CLIENT_SECRET": MOCK_CLIENT_SECRET,
         "AUTH_MOCK_LABEL": "Mock provider",
-        "AUTH_LOCAL_ISSUER": local_provider.issuer,
-        "AUTH_LOCAL_CLIENT_ID": LOCAL_CLIENT_ID,
-        "AUTH_LOCAL_CLIENT_SECRET": LOCAL_CLIENT_SECRET,
+        **local_env(local_provider),
         "AUTH_COOKIE_SECRET": cookie_secret,
         "AUTH_COOKIE_NAME": COOKIE_NAME,
         "AUTH_PUBLIC_URL": f"http://localhost:{app.port}",

@@ -13,7 +13,7 @@ from auth.secret import Secret
 from auth.session_cookie import SessionCookie
 from auth.stores.base import SessionRecord
 from auth.stores.sqlite import SqliteStore
-from tests.integration.conftest import COOKIE_NAME, LOCAL_CLIENT_ID, LOCAL_CLIENT_SECRET, Stack
+from tests.integration.conftest import COOKIE_NAME, Stack, local_env
 from tests.support.app_process import AppProcess, wait_until
 from tests.support.http_flow import callback_from_local, start_login
 from tests.support.provider import LocalProvider
@@ -100,9 +100,7 @@ def test_redis_outage_answers_503_then_recovers(
     app = AppProcess({})
     app.env = {
         "AUTH_PROVIDERS": "local",
-        "AUTH_LOCAL_ISSUER": local_provider.issuer,
-        "AUTH_LOCAL_CLIENT_ID": LOCAL_CLIENT_ID,
-        "AUTH_LOCAL_CLIENT_SECRET": LOCAL_CLIENT_SECRET,
+        **local_env(local_provider),
         "AUTH_COOKIE_SECRET": cookie_secret,
         "AUTH_COOKIE_NAME": COOKIE_NAME,
         "AUTH_PUBLIC_URL": f"http://localhost:{app.port}",
