@@ -292,6 +292,11 @@ class AuthRoutes:
         """OpenID Connect Back-Channel Logout 1.0 §2.5–2.8: the provider ends sessions
         server to server. 200 when done; 400 with a JSON ``error`` for anything else,
         never a 5xx (the spec's answer for a failed logout is 400)."""
+        if not self.flow.sessions.stateful:
+            # Without a store there is no session to end: saying "done" would mislead the provider.
+            return self._backchannel_refused(
+                "invalid_request", "back-channel logout needs a session store, and AUTH_STORE is none"
+            )
         body = await _read_limited(request, MAX_LOGOUT_REQUEST_BYTES)
         if body is None:
             return self._backchannel_refused("invalid_request", "request body too large")

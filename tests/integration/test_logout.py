@@ -341,3 +341,12 @@ def test_made_up_key_ids_cost_the_provider_at_most_one_key_fetch(
         token = idp.logout_token(sub="alice", key=generate_signing_key(f"made-up-{index}"))
         assert post_token(client, token).status_code == 400
     assert idp.jwks_hits - hits <= 1
+
+
+def test_backchannel_logout_without_a_store_says_it_cannot(idp: LocalProvider) -> None:
+    auth = build_auth({"local": idp}, AUTH_STORE="none")
+    client = client_for(auth)
+    sign_in(client)
+    response = post_token(client, idp.logout_token(sub="alice"))
+    assert response.status_code == 400
+    assert "needs a session store" in response.json()["error_description"]
