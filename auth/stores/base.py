@@ -164,8 +164,14 @@ class SessionStore(abc.ABC):
         """
 
     @abc.abstractmethod
-    def set_tokens(self, session_id: str, tokens: bytes) -> None:
-        """Replace the token blob of a live session (after a refresh); a no-op otherwise."""
+    def release(self, key: str) -> None:
+        """Give up a claim of ``claim_once`` before its time (a lock held while refreshing
+        tokens); a no-op for a key nobody holds."""
+
+    @abc.abstractmethod
+    def set_tokens(self, session_id: str, tokens: bytes, claims: Mapping[str, Any] | None = None) -> None:
+        """Replace the token blob of a live session (after a refresh), and its claims when
+        given (a refreshed ID token's); a no-op for an ended, unknown or expired session."""
 
     @abc.abstractmethod
     def ping(self) -> None:

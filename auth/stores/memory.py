@@ -12,8 +12,9 @@ from __future__ import annotations
 import heapq
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
+from typing import Any
 
 from .base import SessionRecord, SessionStore, claims_from_json, claims_to_json
 
@@ -113,12 +114,19 @@ class MemoryStore(SessionStore):
             heapq.heappush(self._claim_expiry, (until, key))
             return True
 
-    def set_tokens(self, session_id: str, tokens: bytes) -> None:
+    def release(self, key: str) -> None:
+        with self._lock:
+            self._claimed.pop(key, None)
+
+    def set_tokens(self, session_id: str, tokens: bytes, claims: Mapping[str, Any] | None = None) -> None:
+        new_claims = claims_to_json(claims) if claims is not None else None
         with self._lock:
             now = self._forget_expired()
             record = self._live(session_id, now)
             if record is not None:
                 self._put(replace(record, tokens=bytes(tokens)))
+                if new_claims is not None:
+                    self._sessions[session_id] = (self._sessions[session_id][0], new_claims)
 
     def ping(self) -> None:
         """Memory always answers."""

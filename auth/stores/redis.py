@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -86,6 +86,7 @@ return 1
 _SET_TOKENS = """
 if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'ended_at') == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'tokens', ARGV[1])
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'claims', ARGV[2]) end
 return 1
 """
 
@@ -264,9 +265,14 @@ class RedisStore(SessionStore):
         with self._answering():
             return bool(self._client.set(f"{self._prefix}claim:{key}", b"1", nx=True, px=ttl))
 
-    def set_tokens(self, session_id: str, tokens: bytes) -> None:
+    def release(self, key: str) -> None:
         with self._answering():
-            self._set_tokens(keys=[self._session_key(session_id)], args=[bytes(tokens)])
+            self._client.delete(f"{self._prefix}claim:{key}")
+
+    def set_tokens(self, session_id: str, tokens: bytes, claims: Mapping[str, Any] | None = None) -> None:
+        new_claims = claims_to_json(claims) if claims is not None else ""
+        with self._answering():
+            self._set_tokens(keys=[self._session_key(session_id)], args=[bytes(tokens), new_claims])
 
     def ping(self) -> None:
         with self._answering():

@@ -17,9 +17,10 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from .base import SessionRecord, SessionStore, StoreUnavailable, claims_from_json, claims_to_json
 
@@ -265,11 +266,16 @@ class SqliteStore(SessionStore):
             )
             return cursor.rowcount == 1
 
-    def set_tokens(self, session_id: str, tokens: bytes) -> None:
+    def release(self, key: str) -> None:
+        with self._connection() as db:
+            db.execute("DELETE FROM claimed_keys WHERE key = ?", (key,))
+
+    def set_tokens(self, session_id: str, tokens: bytes, claims: Mapping[str, Any] | None = None) -> None:
+        new_claims = claims_to_json(claims) if claims is not None else None
         with self._connection() as db:
             db.execute(
-                f"UPDATE sessions SET tokens = ? WHERE session_id = ? AND {_LIVE}",
-                (bytes(tokens), session_id, self._clock()),
+                f"UPDATE sessions SET tokens = ?, claims = COALESCE(?, claims) WHERE session_id = ? AND {_LIVE}",
+                (bytes(tokens), new_claims, session_id, self._clock()),
             )
 
     def ping(self) -> None:

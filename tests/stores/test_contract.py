@@ -302,6 +302,14 @@ def test_of_racing_claims_exactly_one_wins(store: SessionStore, now: float) -> N
     assert sorted(results) == [False] * 15 + [True]
 
 
+def test_a_released_claim_can_be_claimed_again(store: SessionStore, now: float) -> None:
+    assert store.claim_once("refresh:lock", now + 30) is True
+    store.release("refresh:lock")
+    assert store.claim_once("refresh:lock", now + 30) is True
+    assert store.claim_once("refresh:lock", now + 30) is False
+    store.release("never-claimed")  # no error
+
+
 # -- tokens, ping, close -----------------------------------------------------------------
 
 
@@ -314,6 +322,19 @@ def test_set_tokens_replaces_the_blob_of_a_live_session_only(store: SessionStore
     store.set_tokens(record.session_id, b"after the end")
     assert store.get(record.session_id).tokens is None  # type: ignore[union-attr]
     store.set_tokens(new_session_id(), b"unknown")  # no error
+
+
+def test_set_tokens_with_claims_replaces_both_without_claims_keeps_them(store: SessionStore, now: float) -> None:
+    record = make_record(now)
+    store.create(record)
+    store.set_tokens(record.session_id, b"first")
+    assert store.get(record.session_id) == replace(record, tokens=b"first")
+    new_claims = {"sub": record.sub, "roles": ["viewer"], "name": "Ünïcode ✓"}
+    store.set_tokens(record.session_id, b"second", new_claims)
+    assert store.get(record.session_id) == replace(record, tokens=b"second", claims=new_claims)
+    store.end(record.session_id, "logout", now + 1)
+    store.set_tokens(record.session_id, b"third", {"sub": "someone else"})
+    assert store.get(record.session_id).claims == new_claims  # type: ignore[union-attr]
 
 
 def test_ping_answers_and_close_releases(store: SessionStore) -> None:
