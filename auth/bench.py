@@ -39,7 +39,9 @@ from .sessions import Sessions
 from .stores.base import SessionStore, StoreUnavailable
 from .stores.memory import MemoryStore
 from .stores.sqlite import SqliteStore
+from .tokens import AccessTokens
 from .transaction import LoginTransaction, TransactionCookies
+from .vault import StoredTokens
 
 ISSUER = "https://login.example.com"
 CLIENT_ID = "bench-app"
@@ -113,6 +115,40 @@ def bench_session_check(runs: int, store: SessionStore | None = None) -> list[in
     samples = time_calls(lambda: sessions.check(value), runs)
     sessions.flush()
     return samples
+
+
+def bench_access_token(runs: int, store: SessionStore) -> list[int]:
+    """``access_token()`` when no refresh is needed: the session check, a store read and a decrypt."""
+    secrets = [Secret("n" * 43)]
+    cookie = SessionCookie(secrets, name="streamlit_auth", timeout=8 * 3600, accepted_issuers={"bench": [ISSUER]})
+    sessions = Sessions(cookie, store, secrets=secrets, idle_timeout=600, max_age=8 * 3600)
+    tokens = StoredTokens(
+        id_token="h." + "i" * 900 + ".s",
+        access_token="a." + "b" * 1200 + ".c",
+        refresh_token="r" * 40,
+        access_token_expires_at=time.time() + 3600,
+    )
+    value = sessions.start(IDENTITY, tokens).value
+    settings = ProviderSettings(
+        name="bench",
+        kind="oidc",
+        issuer=ISSUER,
+        client_id=CLIENT_ID,
+        client_secret=Secret("s"),
+        discovery_url=f"{ISSUER}/.well-known/openid-configuration",
+        accepted_issuers=(ISSUER,),
+    )
+    flow = LoginFlow(
+        clients={"bench": _OfflineProvider(settings, KeySet([]), {})},
+        sessions=sessions,
+        transactions=TransactionCookies(secrets, cookie_prefix="streamlit_auth"),
+        access=AccessPolicy(AccessRules()),
+    )
+    access_tokens = AccessTokens(sessions, flow, http_timeout=10)
+    if access_tokens.get(value).value != tokens.access_token:
+        raise RuntimeError("benchmark token does not come back")
+    time_calls(lambda: access_tokens.get(value), 1000)
+    return time_calls(lambda: access_tokens.get(value), runs)
 
 
 def _redis_store(url: str | None) -> tuple[SessionStore | None, Callable[[], None], str]:
@@ -235,20 +271,29 @@ def main(argv: list[str] | None = None) -> None:
     def report(label: str, samples: list[int]) -> None:
         print(f"  {label:<24} median {median_us(samples):7.1f} us, p95 {p95_us(samples):7.1f} us")
 
-    report("cookie only (none)", bench_session_check(args.runs))
-    report("memory://", bench_session_check(args.runs, MemoryStore()))
-    with tempfile.TemporaryDirectory(prefix="bench-sqlite-") as directory:
-        sqlite = SqliteStore(Path(directory) / "sessions.db")
-        report("sqlite (WAL)", bench_session_check(args.runs, sqlite))
-        sqlite.close()
+    directory = tempfile.TemporaryDirectory(prefix="bench-sqlite-")
+    stores: list[tuple[str, SessionStore]] = [
+        ("memory://", MemoryStore()),
+        ("sqlite (WAL)", SqliteStore(Path(directory.name) / "sessions.db")),
+    ]
     redis_store, stop, where = _redis_store(args.redis_url)
+    if redis_store is not None:
+        stores.append((f"redis ({where})", redis_store))
     try:
+        report("cookie only (none)", bench_session_check(args.runs))
+        for label, store in stores:
+            report(label, bench_session_check(args.runs, store))
         if redis_store is None:
             print(f"  {'redis':<24} skipped: {where}")
-        else:
-            report(f"redis ({where})", bench_session_check(args.runs, redis_store))
+        print(f"access_token() without a refresh: store read + decrypt ({args.runs} runs each):")
+        for label, store in stores:
+            report(label, bench_access_token(args.runs, store))
     finally:
+        for label, store in stores:
+            if not label.startswith("redis"):
+                store.close()
         stop()
+        directory.cleanup()
     callback = bench_callback(args.callbacks)
     print(
         f"callback's own work:     median {median_us(callback):.1f} us, p95 {p95_us(callback):.1f} us "

@@ -203,6 +203,17 @@ class TokenExchangeFailed(LoginError):
     user_message = "The sign-in provider did not accept this sign-in. Please try again."
 
 
+class GrantRejected(TokenExchangeFailed):
+    """The token endpoint refused a refresh token: ``error`` is its OAuth error code
+    (``invalid_grant`` means revoked, expired or the user disabled: the session is over)."""
+
+    reason = "refresh_rejected"
+
+    def __init__(self, detail: str, *, error: str) -> None:
+        self.error = error
+        super().__init__(detail)
+
+
 class InvalidIdToken(LoginError):
     """The ID token failed one of the checks of OIDC Core §3.1.3.7."""
 
@@ -227,3 +238,37 @@ class AccessDenied(LoginError):
     user_message = "Your account is not allowed here."
     #: how the refused account is shown to its owner (email or username), set by the flow
     account: str | None = None
+
+
+class TokenError(AuthError):
+    """``access_token()`` has no usable access token to give; ``user_message`` is safe to show.
+
+    Page scripts catch this one type; the subclasses say why and what to do.
+    """
+
+    user_message = "The app cannot call other services on your behalf right now."
+
+
+class NotSignedIn(TokenError):
+    user_message = "You are not signed in."
+
+
+class NoTokens(TokenError):
+    """The session keeps no usable token: ``AUTH_STORE=none`` (tokens are never kept in a
+    cookie), the provider issued none, or the access token expired and there is no refresh token."""
+
+    user_message = "This sign-in does not allow the app to call other services on your behalf."
+
+
+class RefreshRefused(TokenError):
+    """The provider refused the refresh token (revoked, expired, user disabled): the session
+    has been ended, and the next rerun shows the login page."""
+
+    user_message = "Your sign-in is no longer valid at the provider. Please sign in again."
+
+
+class RefreshUnavailable(TokenError):
+    """The provider (or the session store) could not refresh the token now: down, slow, or
+    another refresh did not finish in time. The session stays; try again later."""
+
+    user_message = "The sign-in provider cannot be reached right now. Please try again in a moment."

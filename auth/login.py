@@ -136,7 +136,7 @@ class LoginFlow:
         tokens = client.exchange_code(code, transaction)
         validator = client.id_token_validator()
         id_claims = validator.validate(tokens.id_token, client.key_set, transaction.nonce)
-        extra = self._extra_claims(client, id_claims, tokens.access_token)
+        extra = self.extra_claims(client, id_claims, tokens.access_token)
         identity = identity_from_claims(client.settings, id_claims, extra)
         try:
             self.access.check(identity, client.settings)
@@ -148,6 +148,8 @@ class LoginFlow:
             access_token=tokens.access_token,
             refresh_token=tokens.refresh_token,
             access_token_expires_at=self.sessions.now() + tokens.expires_in if tokens.expires_in else None,
+            access_token_lifetime=tokens.expires_in,
+            nonce=transaction.nonce,
         )
         try:
             issued = self.sessions.start(identity, stored)
@@ -176,7 +178,7 @@ class LoginFlow:
         if issuer_param not in client.settings.accepted_issuers:
             raise MixUpSuspected(f"response iss {issuer_param[:200]!r} is not provider {client.name}'s issuer")
 
-    def _extra_claims(
+    def extra_claims(
         self, client: ProviderClient, id_claims: Mapping[str, Any], access_token: str | None
     ) -> dict[str, Any]:
         """Claims the ID token lacks, from userinfo and (Keycloak) the access token.

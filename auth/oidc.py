@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote_plus, urlencode, urlsplit
 
@@ -24,6 +24,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from .errors import (
+    GrantRejected,
     ProviderMisconfigured,
     ProviderTimeout,
     ProviderUnavailable,
@@ -58,6 +59,17 @@ class TokenResponse:
     raw: dict[str, Any]
     refresh_token: str | None = None
     #: the access token's lifetime in seconds, when the provider said
+    expires_in: float | None = None
+
+
+@dataclass(frozen=True)
+class RefreshedTokens:
+    """A refresh's answer: the refresh token is the new one (rotation) or, when the provider
+    sent none, the one that was used. Never shown: ``repr`` leaves the values out."""
+
+    access_token: str = field(repr=False)
+    refresh_token: str = field(repr=False)
+    id_token: str | None = field(default=None, repr=False)
     expires_in: float | None = None
 
 
@@ -178,11 +190,11 @@ class ProviderClient:
             )
         if not allowed_algorithms(document.get("id_token_signing_alg_values_supported")):
             problems["algorithms"] = "the provider advertises no asymmetric ID-token signing algorithm"
-        for field in ENDPOINT_METADATA:
-            url = document.get(field)
+        for name in ENDPOINT_METADATA:
+            url = document.get(name)
             if url is not None and (not isinstance(url, str) or not url_allowed(url, self.insecure_hosts)):
                 problems["endpoints"] = (
-                    f"discovery {field} {_endpoint(str(url))!r} is not https; plain http is accepted only "
+                    f"discovery {name} {_endpoint(str(url))!r} is not https; plain http is accepted only "
                     "on this machine or for hosts listed in AUTH_INSECURE_PROVIDER_HOSTS"
                 )
                 break
@@ -289,6 +301,54 @@ class ProviderClient:
             access_token=access_token if isinstance(access_token, str) else None,
             raw=dict(token),
             refresh_token=refresh_token if isinstance(refresh_token, str) and refresh_token else None,
+            expires_in=float(expires_in)
+            if isinstance(expires_in, (int, float)) and not isinstance(expires_in, bool)
+            else None,
+        )
+
+    def refresh(self, refresh_token: str) -> RefreshedTokens:
+        """RFC 6749 §6: new tokens for a refresh token. ``GrantRejected`` when the provider
+        refuses it (``invalid_grant``: revoked, expired, reused); ``ProviderUnavailable`` /
+        ``ProviderTimeout`` when it cannot answer."""
+        endpoint = self.metadata()["token_endpoint"]
+        client = self.oauth_session()
+        client.scope = None  # the original grant's scope; some providers refuse a repeated one
+        client.register_compliance_hook("refresh_token_response", refuse_redirect)
+        try:
+            token = client.refresh_token(
+                endpoint, refresh_token=refresh_token, timeout=self.timeout, allow_redirects=False
+            )
+        except requests.Timeout as error:
+            raise ProviderTimeout(f"provider={self.name} token endpoint timed out (refresh)") from error
+        except requests.HTTPError as error:
+            status = error.response.status_code if error.response is not None else "?"
+            raise ProviderUnavailable(
+                f"provider={self.name} token endpoint answered HTTP {status} (refresh)"
+            ) from error
+        except requests.RequestException as error:
+            raise ProviderUnavailable(
+                f"provider={self.name} token endpoint unreachable ({type(error).__name__}, refresh)"
+            ) from error
+        except OAuthError as error:
+            raise GrantRejected(
+                f"provider={self.name} refused the refresh token: {error.error}", error=str(error.error)
+            ) from error
+        except ValueError as error:
+            raise ProviderUnavailable(
+                f"provider={self.name} token endpoint answered no JSON object (refresh)"
+            ) from error
+        finally:
+            client.close()
+        access_token = token.get("access_token")
+        if not isinstance(access_token, str) or not access_token:
+            raise ProviderUnavailable(f"provider={self.name} refresh response has no access_token")
+        new_refresh = token.get("refresh_token")
+        id_token = token.get("id_token")
+        expires_in = token.get("expires_in")
+        return RefreshedTokens(
+            access_token=access_token,
+            refresh_token=new_refresh if isinstance(new_refresh, str) and new_refresh else refresh_token,
+            id_token=id_token if isinstance(id_token, str) and id_token else None,
             expires_in=float(expires_in)
             if isinstance(expires_in, (int, float)) and not isinstance(expires_in, bool)
             else None,

@@ -45,6 +45,7 @@ PROVIDER_SUFFIXES = (
     "REALM",
     "HOSTED_DOMAIN",
     "LOGOUT",
+    "ACCESS_TYPE",
 )
 
 
@@ -68,6 +69,8 @@ class ProviderSettings:
     discovery_url_explicit: bool = False
     #: "provider": log out at the provider too (end-session, else token revocation); "local": only here
     logout: LogoutMode = "provider"
+    #: Google only: "offline" asks for a refresh token (``access_type=offline`` with ``prompt=consent``)
+    access_type: str | None = None
 
     @property
     def env_name(self) -> str:
@@ -83,8 +86,13 @@ class ProviderSettings:
     def authorization_params(self) -> dict[str, str]:
         """Extra authorization-request parameters this provider's kind calls for."""
         params: dict[str, str] = {}
-        if self.prompt:
-            params["prompt"] = self.prompt
+        prompt = self.prompt
+        if self.access_type == "offline":
+            # Google returns a refresh token only on a consent screen, so offline access asks for it.
+            params["access_type"] = "offline"
+            prompt = " ".join(dict.fromkeys([*(prompt or "").split(), "consent"]))
+        if prompt:
+            params["prompt"] = prompt
         if self.hosted_domains:
             # Google's ``hd`` hint takes one domain, or "*" for "any Workspace account".
             params["hd"] = self.hosted_domains[0] if len(self.hosted_domains) == 1 else "*"
@@ -117,6 +125,7 @@ def read_provider(reader: EnvReader, name: str) -> ProviderSettings | None:
         reader.problem(f"{prefix}DISCOVERY_URL must be an absolute http(s) URL, got {discovery_url!r}")
 
     logout = _read_logout(reader, prefix)
+    access_type = _read_access_type(reader, prefix, kind)
 
     if issuer is None or client_id is None or client_secret is None:
         return None
@@ -139,7 +148,24 @@ def read_provider(reader: EnvReader, name: str) -> ProviderSettings | None:
         issuer_setting=f"{prefix}URL" if from_url else f"{prefix}ISSUER",
         discovery_url_explicit=discovery_url is not None,
         logout=logout,
+        access_type=access_type,
     )
+
+
+def _read_access_type(reader: EnvReader, prefix: str, kind: ProviderKind) -> str | None:
+    raw = reader.get(f"{prefix}ACCESS_TYPE")
+    if raw is None:
+        return None
+    if kind != "google":
+        reader.problem(
+            f"{prefix}ACCESS_TYPE applies only to Google providers (KIND=google); other providers "
+            "give a longer-lived refresh token for the offline_access scope (AUTH_<NAME>_SCOPES)"
+        )
+        return None
+    if raw.lower() not in ("online", "offline"):
+        reader.problem(f"{prefix}ACCESS_TYPE must be online or offline, got {raw!r}")
+        return None
+    return raw.lower()
 
 
 def _read_logout(reader: EnvReader, prefix: str) -> LogoutMode:

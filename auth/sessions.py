@@ -20,9 +20,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from .events import log_event
 from .identity import Identity, SessionStatus, User
@@ -38,6 +39,10 @@ LOGOUT_EVERYWHERE = "logout_everywhere"
 BACKCHANNEL = "backchannel"
 IDLE = "idle"
 MAX_AGE = "max_age"
+#: the provider refused to refresh the session's tokens (revoked, expired, user disabled)
+REFRESH_FAILED = "refresh_failed"
+#: a refreshed identity no longer passes the access rules (a required role was removed)
+ACCESS_DENIED = "access_denied"
 #: a cookie that no live record backs for any other reason (too old, unknown to the store)
 EXPIRED = "expired"
 
@@ -136,43 +141,48 @@ class Sessions:
         rerun is not the user's doing and must not keep the session alive.
         ``force_touch`` records activity now ("Stay signed in"), unthrottled.
         """
+        return self.check_record(value, activity=activity, force_touch=force_touch)[0]
+
+    def check_record(
+        self, value: str | None, *, activity: bool = True, force_touch: bool = False
+    ) -> tuple[SessionStatus, SessionRecord | None]:
+        """``check``, with the live session's record (for its tokens), else None."""
         if self.store is None:
             user = self.cookie.verify(value)
-            return SessionStatus(user=user, ended=EXPIRED if user is None and value else None)
+            return SessionStatus(user=user, ended=EXPIRED if user is None and value else None), None
         user = self.cookie.verify(value, grace=MAX_AGE_GRACE)
         if user is None or user.session_id is None:
-            return SessionStatus(ended=EXPIRED if value else None)
+            return SessionStatus(ended=EXPIRED if value else None), None
         session_id = user.session_id
         try:
             record = self.store.get(session_id)
         except StoreUnavailable as error:
             self._report_fault(error, "check")
-            return SessionStatus(unavailable=True)
+            return SessionStatus(unavailable=True), None
         now = self._clock()
         if record is None or record.provider != user.provider or record.sub != user.sub:
             if record is None and now >= user.signed_in_at + self.max_age:
                 self._log_max_age(user)
-                return SessionStatus(ended=MAX_AGE)
-            return SessionStatus(ended=EXPIRED)
+                return SessionStatus(ended=MAX_AGE), None
+            return SessionStatus(ended=EXPIRED), None
         if record.ended_at is not None:
-            return SessionStatus(ended=record.end_reason or EXPIRED)
+            return SessionStatus(ended=record.end_reason or EXPIRED), None
         if now >= record.last_active_at + self.idle_timeout:
             self._end_idle(record, now)
-            return SessionStatus(ended=IDLE)
+            return SessionStatus(ended=IDLE), None
         last_active = record.last_active_at
         if force_touch or (activity and now - last_active >= self.touch_interval):
             self._touch(session_id, now, wait=force_touch)
             last_active = now
         idle_end = last_active + self.idle_timeout
-        return SessionStatus(
-            user=user_from_payload(
-                record.claims,
-                record.created_at,
-                min(idle_end, record.expires_at),
-                session_id=session_id,
-                idle_expires_at=idle_end,
-            )
+        user = user_from_payload(
+            record.claims,
+            record.created_at,
+            min(idle_end, record.expires_at),
+            session_id=session_id,
+            idle_expires_at=idle_end,
         )
+        return SessionStatus(user=user, ended=None if user is not None else EXPIRED), record if user else None
 
     def _end_idle(self, record: SessionRecord, now: float) -> None:
         try:
@@ -269,6 +279,40 @@ class Sessions:
             ended = []
         self._log_end(BACKCHANNEL, provider, sub, len(ended), provider_sid_given=sid is not None)
         return len(ended)
+
+    # -- tokens (auth.tokens keeps them fresh) -------------------------------------------
+
+    def tokens_of(self, record: SessionRecord) -> StoredTokens | None:
+        """The record's tokens, decrypted; None when it has none or no secret opens them."""
+        return self._open_tokens(record)
+
+    def reread(self, session_id: str) -> SessionRecord | None:
+        """The record as the store has it now (after waiting for another refresh); raises
+        ``StoreUnavailable``."""
+        assert self.store is not None
+        return self.store.get(session_id)
+
+    def replace_tokens(self, session_id: str, tokens: StoredTokens, claims: Mapping[str, Any] | None) -> None:
+        """Store refreshed tokens (and the refreshed identity's claims); raises ``StoreUnavailable``."""
+        assert self.store is not None
+        self.store.set_tokens(session_id, self._vault.seal(tokens), claims)
+
+    def end_session(self, record: SessionRecord, reason: str) -> bool:
+        """End one session for a reason of the server's own (a refused refresh); logged once."""
+        assert self.store is not None
+        ended = self.store.end(record.session_id, reason, self._clock())
+        if ended:
+            self._log_end(reason, record.provider, record.sub, 1)
+        return ended
+
+    def try_lock(self, key: str, seconds: float) -> bool:
+        """A short lock in the store, shared by every thread and replica (``claim_once``)."""
+        assert self.store is not None
+        return self.store.claim_once(f"lock:{key}", self._clock() + seconds)
+
+    def unlock(self, key: str) -> None:
+        assert self.store is not None
+        self.store.release(f"lock:{key}")
 
     def _open_tokens(self, record: SessionRecord | None) -> StoredTokens | None:
         if record is None or record.tokens is None:

@@ -37,6 +37,8 @@ ENDED_MESSAGES = {
     "backchannel": "Your session was ended at the sign-in provider.",
     "idle": "Your session ended because there was no activity for a while.",
     "max_age": "Your session reached its maximum length.",
+    "refresh_failed": "Your sign-in is no longer valid at the provider (it was revoked or has expired).",
+    "access_denied": "Your account no longer has access to this app.",
 }
 ENDED_DEFAULT = "Your session has ended. Please sign in again."
 STORE_UNAVAILABLE = (
@@ -131,8 +133,18 @@ def stay_signed_in_notice(timeout: float) -> float:
     return STAY_SIGNED_IN_NOTICE if timeout >= 2 * STAY_SIGNED_IN_NOTICE else timeout / 2
 
 
+def session_cookie(ui: SignInUi) -> str | None:
+    """This rerun's session cookie (the browser's cookies of the page's WebSocket)."""
+    return st.context.cookies.get(ui.cookie_name)
+
+
+def rerun_app() -> None:
+    """Run the page again from the top (the session check then shows the login page)."""
+    st.rerun(scope="app")
+
+
 def session_status(ui: SignInUi, *, activity: bool = True) -> SessionStatus:
-    return ui.check_session(st.context.cookies.get(ui.cookie_name), activity)
+    return ui.check_session(session_cookie(ui), activity)
 
 
 def current_user(ui: SignInUi) -> User | None:

@@ -39,6 +39,10 @@ class StoredTokens:
     refresh_token: str | None = None
     #: when the access token expires (seconds since the epoch), if the provider said
     access_token_expires_at: float | None = None
+    #: the access token's whole lifetime (``expires_in``), so a short-lived token is not refreshed on every call
+    access_token_lifetime: float | None = None
+    #: the sign-in's nonce: a refreshed ID token may repeat it, and must then match (OIDC Core §12.2)
+    nonce: str | None = None
 
     def __repr__(self) -> str:
         present = [name for name in ("id_token", "access_token", "refresh_token") if getattr(self, name)]
@@ -51,6 +55,8 @@ class StoredTokens:
                 "access_token": self.access_token,
                 "refresh_token": self.refresh_token,
                 "access_token_expires_at": self.access_token_expires_at,
+                "access_token_lifetime": self.access_token_lifetime,
+                "nonce": self.nonce,
             },
             separators=(",", ":"),
         ).encode()
@@ -66,11 +72,14 @@ class StoredTokens:
             return item if isinstance(item, str) and item else None
 
         expires = value.get("access_token_expires_at")
+        lifetime = value.get("access_token_lifetime")
         return cls(
             id_token=text("id_token"),
             access_token=text("access_token"),
             refresh_token=text("refresh_token"),
             access_token_expires_at=float(expires) if isinstance(expires, (int, float)) else None,
+            access_token_lifetime=float(lifetime) if isinstance(lifetime, (int, float)) else None,
+            nonce=text("nonce"),
         )
 
 

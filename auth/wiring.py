@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from starlette.routing import Route
 from streamlit.navigation.page import StreamlitPage
@@ -23,7 +24,7 @@ from . import ui
 from .access import AccessPolicy
 from .address import PublicAddress, streamlit_port
 from .config import Settings, load_settings, read_environment
-from .errors import ConfigurationError
+from .errors import ConfigurationError, RefreshRefused
 from .events import log_event
 from .identity import SessionStatus, User
 from .login import LoginFlow
@@ -33,6 +34,7 @@ from .session_cookie import SessionCookie
 from .sessions import Sessions
 from .stores.base import SessionStore, StoreUnavailable
 from .stores.factory import open_store
+from .tokens import DEFAULT_MIN_VALIDITY, AccessToken, AccessTokens
 from .transaction import TransactionCookies
 
 logger = logging.getLogger("auth")
@@ -92,6 +94,7 @@ class Auth:
             base_path=settings.base_path,
         )
         self.http = AuthRoutes(self.flow, settings, address=self.address)
+        self.tokens = AccessTokens(self.sessions, self.flow, http_timeout=settings.http_timeout, clock=clock)
         self.page_rules = ui.PageRules()
         logout_url = f"{settings.base_path}/auth/logout"
         self.ui = ui.SignInUi(
@@ -203,6 +206,25 @@ class Auth:
         """``st.navigation`` for the signed-in user: pages they may not open are hidden
         from the menu and answer with a refusal when opened by URL."""
         return ui.navigation(self.ui, self.page_rules, pages)
+
+    def access_token(self, *, min_validity: float = DEFAULT_MIN_VALIDITY) -> AccessToken:
+        """An access token for calling APIs as the signed-in user, with at least
+        ``min_validity`` seconds left (refreshed first when needed, once for all tabs and
+        replicas). Raises a ``TokenError`` (``NoTokens``, ``RefreshUnavailable``, …) whose
+        ``user_message`` a page can show. When the provider refuses the refresh, the
+        session ends and the page reruns into the login page, which says why."""
+        try:
+            return self.tokens.get(ui.session_cookie(self.ui), min_validity=min_validity)
+        except RefreshRefused:
+            ui.rerun_app()
+            raise
+
+    def provider_metadata(self, provider: str) -> Mapping[str, Any]:
+        """The provider's discovery document (cached), e.g. its ``userinfo_endpoint``."""
+        client = self.clients.get(provider)
+        if client is None:
+            raise KeyError(f"no provider {provider!r}")
+        return dict(client.metadata())
 
     def login_url(self, provider: str, next_path: str | None = None) -> str:
         return self.http.login_href(provider, next_path or f"{self.settings.base_path}/")

@@ -157,6 +157,7 @@ def test_import_and_command_line_tools_work_from_the_installed_package(installed
     assert "--env-file" in doctor.stdout
     assert "per-rerun session check (200 runs each):" in bench.stdout
     assert re.search(r"sqlite \(WAL\) +median +[\d.]+ us", bench.stdout), bench.stdout
+    assert "access_token() without a refresh" in bench.stdout
     assert "callback's own work:" in bench.stdout and "(3 runs" in bench.stdout
 
 

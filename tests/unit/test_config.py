@@ -999,3 +999,18 @@ def test_settings_never_show_secret_values() -> None:
         for value in (COOKIE_SECRET, old, GOOGLE_SECRET):
             assert value not in shown
     assert "**********" in repr(settings)
+
+
+def test_google_offline_access_asks_for_consent_and_a_refresh_token() -> None:
+    provider = load_settings(google_env(AUTH_GOOGLE_ACCESS_TYPE="offline")).providers[0]
+    assert provider.authorization_params() == {"access_type": "offline", "prompt": "select_account consent"}
+    online = load_settings(google_env(AUTH_GOOGLE_ACCESS_TYPE="online")).providers[0]
+    assert online.authorization_params() == {"prompt": "select_account"}
+
+
+def test_access_type_is_google_only_and_online_or_offline() -> None:
+    assert one_problem(google_env(AUTH_GOOGLE_ACCESS_TYPE="forever")) == (
+        "AUTH_GOOGLE_ACCESS_TYPE must be online or offline, got 'forever'"
+    )
+    problem = one_problem(corp_env(AUTH_CORP_ACCESS_TYPE="offline"))
+    assert problem.startswith("AUTH_CORP_ACCESS_TYPE applies only to Google providers")

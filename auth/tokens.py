@@ -1,0 +1,268 @@
+"""Access tokens for calling APIs as the signed-in user, kept fresh on the server.
+
+The provider's tokens live only in the session store, encrypted (``auth.vault``).
+``AccessTokens.get`` hands a page script an access token with at least
+``min_validity`` seconds left, refreshing it with the refresh token first when
+needed (RFC 6749 §6). Providers that rotate refresh tokens revoke the whole
+grant when one is spent twice, so a refresh is **single-flight**: one caller,
+on one thread of one replica, takes a short lock in the store and refreshes;
+everyone else waits for the new tokens and re-reads them. A refreshed ID token
+is validated like the first (OpenID Connect Core §12.2: same ``iss`` and
+``sub``), and the identity it carries replaces the session's claims, so a role
+removed at the provider is gone from the next rerun. A refused refresh ends
+the session (``refresh_failed``); a provider that is down or slow only makes
+this call fail (``RefreshUnavailable``), and the session stays.
+
+Everything here blocks on the store and the provider: page scripts run in
+their own threads, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .claims import identity_from_claims
+from .errors import (
+    AccessDenied,
+    GrantRejected,
+    InvalidIdToken,
+    LoginError,
+    NoTokens,
+    NotSignedIn,
+    RefreshRefused,
+    RefreshUnavailable,
+)
+from .events import log_event
+from .login import LoginFlow
+from .oidc import ProviderClient, RefreshedTokens
+from .session_cookie import cookie_payload
+from .sessions import ACCESS_DENIED, REFRESH_FAILED, Sessions
+from .stores.base import SessionRecord, StoreUnavailable
+from .vault import StoredTokens
+
+#: an access token with less life than this is refreshed before it is handed out
+DEFAULT_MIN_VALIDITY = 60.0
+#: how often a caller waiting for another caller's refresh looks again
+WAIT_POLL_SECONDS = 0.05
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    """An access token for the signed-in user; ``repr`` never shows the value."""
+
+    value: str = field(repr=False)
+    #: seconds since the epoch; None when the provider did not say
+    expires_at: float | None = None
+    token_type: str = "Bearer"
+
+    @property
+    def authorization(self) -> str:
+        """The ``Authorization`` header value: ``Bearer <token>``."""
+        return f"{self.token_type} {self.value}"
+
+    def seconds_left(self, now: float | None = None) -> float | None:
+        if self.expires_at is None:
+            return None
+        return max(0.0, self.expires_at - (time.time() if now is None else now))
+
+
+class AccessTokens:
+    def __init__(
+        self,
+        sessions: Sessions,
+        flow: LoginFlow,
+        *,
+        http_timeout: float,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.sessions = sessions
+        self.flow = flow
+        self._clock = clock
+        self._sleep = sleep
+        # A refresh is a token request, perhaps userinfo and a JWKS fetch, each with its own timeout.
+        self.lock_seconds = 3 * http_timeout + 5
+        self.wait_seconds = self.lock_seconds
+
+    def get(self, cookie_value: str | None, *, min_validity: float = DEFAULT_MIN_VALIDITY) -> AccessToken:
+        """A valid access token for the session behind this cookie; raises a ``TokenError``."""
+        status, record = self.sessions.check_record(cookie_value, activity=False)
+        if status.unavailable:
+            raise RefreshUnavailable("session store unavailable")
+        if status.user is None or (self.sessions.stateful and record is None):
+            raise NotSignedIn("no live session")
+        if record is None:
+            raise NoTokens("AUTH_STORE=none: tokens are kept only in a session store, never in a cookie")
+        tokens = self.sessions.tokens_of(record)
+        if tokens is None or tokens.access_token is None:
+            raise NoTokens("the provider issued no access token for this session")
+        if self._fresh(tokens, min_validity):
+            return _token(tokens)
+        if tokens.refresh_token is None:
+            if self._fresh(tokens, 0):
+                return _token(tokens)  # the little life it has left is better than nothing
+            raise NoTokens("the access token expired and the provider issued no refresh token")
+        return self._single_flight(record, min_validity)
+
+    def _fresh(self, tokens: StoredTokens, min_validity: float) -> bool:
+        """Enough life left. A token that lives less than twice ``min_validity`` (Keycloak's
+        default is 5 minutes, test realms use seconds) counts as fresh for half its life,
+        or it would be refreshed on every call."""
+        if tokens.access_token is None:
+            return False
+        expires = tokens.access_token_expires_at
+        if expires is None:
+            return True  # the provider did not say: use it until an API refuses it
+        margin = min_validity
+        if tokens.access_token_lifetime:
+            margin = min(min_validity, tokens.access_token_lifetime / 2)
+        return expires - self._clock() > margin
+
+    # -- one refresh at a time, everywhere ---------------------------------------------
+
+    def _single_flight(self, record: SessionRecord, min_validity: float) -> AccessToken:
+        lock = f"refresh:{record.session_id}"
+        give_up = time.monotonic() + self.wait_seconds
+        while True:
+            try:
+                if self.sessions.try_lock(lock, self.lock_seconds):
+                    try:
+                        return self._refresh_if_still_needed(record.session_id, min_validity)
+                    finally:
+                        self.sessions.unlock(lock)
+                self._sleep(WAIT_POLL_SECONDS)
+                current = self._reread(record.session_id)
+            except StoreUnavailable as error:
+                self.sessions.report_fault(error, "refresh")
+                raise RefreshUnavailable("session store unavailable") from None
+            tokens = self.sessions.tokens_of(current)
+            if tokens is not None and self._fresh(tokens, min_validity):
+                return _token(tokens)  # another caller refreshed meanwhile
+            if time.monotonic() > give_up:
+                raise RefreshUnavailable("another refresh of this session did not finish in time")
+
+    def _reread(self, session_id: str) -> SessionRecord:
+        """The record now; a refused refresh elsewhere (another tab, replica) shows here."""
+        current = self.sessions.reread(session_id)
+        if current is None or not current.live_at(self._clock()):
+            if current is not None and current.end_reason in (REFRESH_FAILED, ACCESS_DENIED):
+                raise RefreshRefused(f"session ended: {current.end_reason}")
+            raise NotSignedIn("the session ended")
+        return current
+
+    def _refresh_if_still_needed(self, session_id: str, min_validity: float) -> AccessToken:
+        """Holding the lock: read again (the previous holder may have refreshed), then refresh."""
+        record = self._reread(session_id)
+        tokens = self.sessions.tokens_of(record)
+        if tokens is None or tokens.refresh_token is None:
+            raise NoTokens("the session's tokens are gone")
+        if self._fresh(tokens, min_validity):
+            return _token(tokens)
+        return self._refresh(record, tokens)
+
+    def _refresh(self, record: SessionRecord, tokens: StoredTokens) -> AccessToken:
+        assert tokens.refresh_token is not None
+        client = self.flow.clients.get(record.provider)
+        if client is None:
+            raise NotSignedIn(f"provider {record.provider!r} is no longer configured")
+        try:
+            new = client.refresh(tokens.refresh_token)
+        except GrantRejected as error:
+            if error.error == "invalid_grant":
+                self._end(record, REFRESH_FAILED, error.detail)
+                raise RefreshRefused(error.detail) from None
+            log_event("token_refresh_failed", level=logging.WARNING, provider=record.provider, detail=error.detail)
+            raise RefreshUnavailable(error.detail) from None
+        except LoginError as error:
+            log_event("token_refresh_failed", level=logging.WARNING, provider=record.provider, detail=error.detail)
+            raise RefreshUnavailable(error.detail) from None
+        claims = self._refreshed_claims(client, record, tokens, new)
+        now = self._clock()
+        stored = StoredTokens(
+            id_token=new.id_token or tokens.id_token,
+            access_token=new.access_token,
+            refresh_token=new.refresh_token,
+            access_token_expires_at=now + new.expires_in if new.expires_in else None,
+            access_token_lifetime=new.expires_in,
+            nonce=tokens.nonce,
+        )
+        try:
+            self.sessions.replace_tokens(record.session_id, stored, claims)
+        except StoreUnavailable as error:
+            # The provider may have spent the old refresh token: the next refresh may then be refused.
+            self.sessions.report_fault(error, "refresh")
+            raise RefreshUnavailable("session store unavailable while saving refreshed tokens") from None
+        log_event(
+            "tokens_refreshed",
+            provider=record.provider,
+            sub=record.sub,
+            rotated=new.refresh_token != tokens.refresh_token,
+            claims_updated=claims is not None,
+        )
+        return _token(stored)
+
+    def _refreshed_claims(
+        self, client: ProviderClient, record: SessionRecord, tokens: StoredTokens, new: RefreshedTokens
+    ) -> Mapping[str, Any] | None:
+        """The session's new claims from a refreshed ID token (None without one); a token
+        that breaks OIDC Core §12.2, or an identity the access rules now refuse, ends it."""
+        if new.id_token is None:
+            return None
+        try:
+            id_claims = self._validate_refreshed_id_token(client, record, tokens, new.id_token)
+        except InvalidIdToken as error:
+            self._end(record, REFRESH_FAILED, error.detail)
+            raise RefreshRefused(error.detail) from None
+        except LoginError as error:  # the provider's keys could not be fetched
+            raise RefreshUnavailable(error.detail) from None
+        extra = self.flow.extra_claims(client, id_claims, new.access_token)
+        identity = identity_from_claims(client.settings, id_claims, extra)
+        try:
+            self.flow.access.check(identity, client.settings)
+        except AccessDenied as error:
+            self._end(record, ACCESS_DENIED, error.detail)
+            raise RefreshRefused(error.detail) from None
+        return cookie_payload(identity)
+
+    def _validate_refreshed_id_token(
+        self, client: ProviderClient, record: SessionRecord, tokens: StoredTokens, id_token: str
+    ) -> dict[str, Any]:
+        validator = client.id_token_validator()
+        claims = validator.verify_signature(id_token, client.key_set)
+        now = self._clock()
+        validator.validate_iss(claims)
+        validator.validate_aud(claims)
+        validator.validate_azp(claims)
+        validator.validate_exp(claims, now)
+        validator.validate_iat(claims, now)
+        validator.validate_sub(claims)
+        if claims.get("sub") != record.sub or claims.get("iss") != record.claims.get("iss"):
+            raise InvalidIdToken("refreshed ID token names another user or issuer than the session")
+        nonce = claims.get("nonce")
+        if nonce is not None and not (
+            isinstance(nonce, str) and tokens.nonce and hmac.compare_digest(nonce.encode(), tokens.nonce.encode())
+        ):
+            raise InvalidIdToken("refreshed ID token carries a nonce that is not the sign-in's")
+        original_auth_time = record.claims.get("auth_time")
+        if "auth_time" in claims and original_auth_time is not None and claims["auth_time"] != original_auth_time:
+            raise InvalidIdToken("refreshed ID token has another auth_time than the sign-in")
+        return claims
+
+    def _end(self, record: SessionRecord, reason: str, detail: str) -> None:
+        log_event(
+            "token_refresh_refused", level=logging.WARNING, provider=record.provider, reason=reason, detail=detail
+        )
+        try:
+            self.sessions.end_session(record, reason)
+        except StoreUnavailable as error:
+            self.sessions.report_fault(error, "end")
+
+
+def _token(tokens: StoredTokens) -> AccessToken:
+    assert tokens.access_token is not None
+    return AccessToken(tokens.access_token, tokens.access_token_expires_at)
