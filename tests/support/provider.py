@@ -20,7 +20,7 @@ is exercised through its real HTTP client code, not through monkeypatching::
 
 Knobs are plain attributes read on every request; the server thread only reads them, the
 test thread only writes them, so no locking is needed beyond what the GIL gives. Provider
-sessions are the exception: both threads end them, so they sit behind a lock.
+sessions and grants are the exception: both threads end them, so they sit behind locks.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.utils import formatdate
 from types import TracebackType
 from typing import Any
@@ -89,6 +89,7 @@ _LOGOUT_TOKEN_LIFETIME = 120
 _BACKCHANNEL_TIMEOUT = 10.0
 
 _TOKEN_FAULTS = frozenset({"500", "slow", "invalid_grant", "redirect"})
+_REFRESH_FAULTS = frozenset({"500", "slow", "invalid_grant"})
 # Where the "redirect" fault and ``jwks_redirect_to`` point by default: cloud metadata (SSRF).
 METADATA_URL = "http://169.254.169.254/latest/meta-data/"
 _DISCOVERY_FAULTS = frozenset({"500", "slow"})
@@ -186,7 +187,11 @@ def google_users() -> list[ProviderUser]:
 
 @dataclass
 class _Login:
-    """What a completed sign-in grants; shared by authorization codes and refresh tokens."""
+    """What a completed sign-in grants; shared by authorization codes and refresh tokens.
+
+    ``grant`` names the grant (one per approval) that every token issued from this sign-in
+    belongs to, through any number of refreshes; revoking it kills them all.
+    """
 
     sub: str
     client_id: str
@@ -194,6 +199,23 @@ class _Login:
     nonce: str | None
     sid: str
     auth_time: float
+    grant: str
+
+
+@dataclass
+class _Grant:
+    """An authorization grant: one approval and every code and token descending from it."""
+
+    id: str
+    sub: str
+    revoked: bool = False
+
+
+@dataclass
+class _RefreshToken:
+    login: _Login  # without nonce: a refreshed ID token carries none (OIDC Core §12.2)
+    issued: float  # provider clock (skewed), so date_offset_seconds ages refresh tokens
+    spent: bool = False
 
 
 @dataclass
@@ -222,6 +244,7 @@ class _Code:
 @dataclass
 class _AccessGrant:
     sub: str
+    grant: str
     expires: float  # time.monotonic()
 
 
@@ -313,14 +336,56 @@ class LocalProvider:
       authorize request is approved at once, like Keycloak SSO (see "Sessions" below).
     - ``backchannel_logout_uri``: the app's Back-Channel Logout 1.0 endpoint; when set,
       every provider session that ends is reported there with a ``logout_token``.
+    - ``rotate_refresh_tokens`` (default ``True``): see "Refresh" below.
+    - ``refresh_fault``: like ``token_fault`` but only for ``refresh_token`` grant requests:
+      ``None``, ``"500"``, ``"invalid_grant"`` or ``"slow"``. ``"slow"`` waits
+      ``slow_seconds`` and then answers normally, but a client that hangs up first (its
+      timeout) ends the wait and the refresh is dropped unprocessed, so the client may retry
+      with the same refresh token; ``stop()`` drops it too. ``token_fault`` still applies to
+      every token request first (its ``"slow"`` processes the request after the wait
+      whether or not anyone is still listening: a lost response).
+    - ``refresh_token_lifetime`` (seconds, default ``None`` = never expire): a refresh
+      token older than this is refused (``invalid_grant``). Age is measured on the
+      provider clock, so raising ``date_offset_seconds`` ages refresh tokens at once.
+
+    Refresh: every approval opens a grant; the code, and every access, ID and refresh
+    token descending from it (through any number of refreshes) belong to that grant. With
+    ``rotate_refresh_tokens`` each refresh returns a new refresh token and spends the one
+    presented, atomically (the check and the spend have no ``await`` between them, so of
+    concurrent refreshes with one token exactly one wins). Presenting a spent refresh token
+    is reuse: the whole grant is revoked (panva's oidc-provider; Keycloak with "Revoke
+    Refresh Token") and the answer is ``invalid_grant``. Without rotation the presented
+    token is returned again and keeps working. A refresh returns a new access token
+    (``access_token_lifetime``), ``expires_in``, the refresh token (``refresh_expires_in``
+    too when ``refresh_token_lifetime`` is set) and, when the scope has ``openid``, a new ID
+    token with the same ``iss``, ``sub``, ``aud``, ``sid`` and original ``auth_time``, fresh
+    ``iat``/``exp``, no ``nonce`` (OIDC Core §12.2) and the user's *current* claims, so a
+    test can edit ``users[sub].claims`` and see the change after a refresh. A revoked
+    grant's access tokens stop working at userinfo; its codes can no longer be redeemed.
+
+    Admin actions (call them from the test thread): ``revoke_grants(sub)`` revokes every
+    grant of a user and returns how many were live; ``disable_user(sub)`` makes the user's
+    refreshes fail with ``invalid_grant``, their access tokens fail at userinfo and their
+    sign-in stop at an "Account is disabled" page (Keycloak's disabled account);
+    ``enable_user(sub)`` undoes that (grants are not revoked by disabling). An unknown
+    ``sub`` raises ``ValueError``.
 
     Recordings: ``authorize_requests`` (query of each GET authorize), ``token_requests``
     (``{"form": ..., "auth_method": ...}``), ``end_session_requests`` (parameters as
     received), ``discovery_hits``, ``jwks_hits``, ``userinfo_hits``, ``sso_approvals``
     (approvals through an existing provider session), ``backchannel_deliveries``
     (``{"status": int | None, "body": str, "claims": dict}``; status ``None`` when the POST
-    failed) and ``revocation_requests`` (``{"token_type_hint": ..., "known": bool, "kind":
-    "access_token" | "refresh_token" | None}`` for every request, the token itself never).
+    failed), ``revocation_requests`` (``{"token_type_hint": ..., "known": bool, "kind":
+    "access_token" | "refresh_token" | None}`` for every request, the token itself never)
+    and ``refresh_requests``: one ``{"outcome": ..., "grant": <grant id or None>, "at":
+    time.monotonic()}`` per ``refresh_token`` grant request (never the token), appended
+    when the outcome is decided, with outcome ``"issued"``, ``"reused"`` (a spent token:
+    the grant is now revoked), ``"revoked"`` (its grant was revoked), ``"expired"``
+    (``refresh_token_lifetime``), ``"disabled"`` (user disabled or gone), ``"unknown"`` (not
+    a refresh token of this client, or revoked through the revocation endpoint),
+    ``"rejected"`` (bad client authentication or malformed request) or ``"fault"`` (a
+    ``token_fault`` or ``refresh_fault`` answered instead). ``token_requests`` still
+    records every token request, refreshes included.
 
     Sign-in: ``login_hint`` naming a user (its ``sub``, ``preferred_username`` or ``email``)
     approves at once; otherwise the authorize page offers one button per user (value =
@@ -334,11 +399,12 @@ class LocalProvider:
     ``select_account`` (a ``login_hint`` naming someone else also starts a fresh sign-in);
     ``prompt=none`` is then approved too. Sessions end only at the end-session endpoint,
     through ``end_provider_sessions()`` (an admin's "sign out") and at ``reset()`` (quietly);
-    ending one does not revoke tokens already issued.
+    ending one does not revoke tokens already issued (``revoke_grants()`` does).
 
     Logout: the end-session endpoint checks its parameters like Keycloak (RP-Initiated
     Logout 1.0 §2-3; ``post_logout_redirect_uris`` is the registered list, ``None`` allows any
-    absolute http(s) URL), and ``revocation_endpoint`` implements RFC 7009 for the client.
+    absolute http(s) URL), and ``revocation_endpoint`` implements RFC 7009 for the client
+    (revoking a refresh token revokes its whole grant, §2.1, as Keycloak and Google do).
 
     Single client (``client_id``/``client_secret``). ``redirect_uris=None`` accepts any
     absolute http(s) redirect URI; pass a list to enforce exact registration.
@@ -361,6 +427,8 @@ class LocalProvider:
     advertise: dict[str, Any]
     sso: bool
     backchannel_logout_uri: str | None
+    rotate_refresh_tokens: bool
+    refresh_token_lifetime: float | None
     # Recordings.
     authorize_requests: list[dict[str, str]]
     token_requests: list[dict[str, Any]]
@@ -371,6 +439,7 @@ class LocalProvider:
     sso_approvals: int
     backchannel_deliveries: list[dict[str, Any]]
     revocation_requests: list[dict[str, Any]]
+    refresh_requests: list[dict[str, Any]]
 
     def __init__(
         self,
@@ -404,10 +473,16 @@ class LocalProvider:
         self._key: RSAKey = generate_signing_key()
         self._codes: dict[str, _Code] = {}
         self._access_tokens: dict[str, _AccessGrant] = {}
-        self._refresh_tokens: dict[str, _Login] = {}
+        self._refresh_tokens: dict[str, _RefreshToken] = {}
         # Ended from the server thread (end-session) and from the test thread, hence the lock.
         self._sessions: dict[str, _ProviderSession] = {}
         self._sessions_lock = threading.Lock()
+        # Grants are opened and refreshed on the server thread and revoked from both; users
+        # are disabled from the test thread. One lock makes a refresh's check-spend-issue
+        # atomic against all of that.
+        self._grants: dict[str, _Grant] = {}
+        self._disabled: set[str] = set()
+        self._grants_lock = threading.Lock()
 
         self._port: int | None = None
         self._sock: socket.socket | None = None
@@ -419,6 +494,7 @@ class LocalProvider:
         self._stopping: asyncio.Event | None = None
         self._token_fault: str | None = None
         self._discovery_fault: str | None = None
+        self._refresh_fault: str | None = None
         self.reset()
 
     # ------------------------------------------------------------------ knobs
@@ -427,7 +503,9 @@ class LocalProvider:
         """Put every knob back to its default and clear recordings (keeps users and keys).
 
         Provider sessions are forgotten without back-channel logout, so one test's sign-ins
-        can neither approve nor log out another test's browser.
+        can neither approve nor log out another test's browser. Disabled users are enabled
+        again (their claims are left as they are). Grants and tokens are kept as they are:
+        live ones stay live (and are counted by ``revoke_grants()``), revoked ones revoked.
         """
         self.discovery_issuer = None
         self.token_fault = None
@@ -447,6 +525,9 @@ class LocalProvider:
         self.advertise = {}
         self.sso = False
         self.backchannel_logout_uri = None
+        self.rotate_refresh_tokens = True
+        self.refresh_fault = None
+        self.refresh_token_lifetime = None
         self.authorize_requests = []
         self.token_requests = []
         self.end_session_requests = []
@@ -456,8 +537,11 @@ class LocalProvider:
         self.sso_approvals = 0
         self.backchannel_deliveries = []
         self.revocation_requests = []
+        self.refresh_requests = []
         with self._sessions_lock:
             self._sessions.clear()
+        with self._grants_lock:
+            self._disabled.clear()
 
     @property
     def token_fault(self) -> str | None:
@@ -480,6 +564,52 @@ class LocalProvider:
         if value is not None and value not in _DISCOVERY_FAULTS:
             raise ValueError(f"discovery_fault must be None or one of {sorted(_DISCOVERY_FAULTS)}")
         self._discovery_fault = value
+
+    @property
+    def refresh_fault(self) -> str | None:
+        """Fault injected into ``refresh_token`` grant requests only; validated."""
+        return self._refresh_fault
+
+    @refresh_fault.setter
+    def refresh_fault(self, value: str | None) -> None:
+        if value is not None and value not in _REFRESH_FAULTS:
+            raise ValueError(f"refresh_fault must be None or one of {sorted(_REFRESH_FAULTS)}")
+        self._refresh_fault = value
+
+    # ---------------------------------------------------------- admin actions
+
+    def revoke_grants(self, sub: str) -> int:
+        """Revoke every grant of user ``sub`` (their refresh tokens then get
+        ``invalid_grant``, their access tokens fail at userinfo, their unredeemed codes
+        fail); returns how many grants were live."""
+        self._check_sub(sub)
+        with self._grants_lock:
+            live = [grant for grant in self._grants.values() if grant.sub == sub and not grant.revoked]
+            for grant in live:
+                grant.revoked = True
+        return len(live)
+
+    def disable_user(self, sub: str) -> None:
+        """Disable the account, as a Keycloak admin can: refresh fails (``invalid_grant``),
+        userinfo refuses its access tokens and sign-in stops at an error page."""
+        self._check_sub(sub)
+        with self._grants_lock:
+            self._disabled.add(sub)
+
+    def enable_user(self, sub: str) -> None:
+        """Undo ``disable_user()``; grants that were not revoked work again."""
+        self._check_sub(sub)
+        with self._grants_lock:
+            self._disabled.discard(sub)
+
+    def _check_sub(self, sub: str) -> None:
+        if sub not in self.users:
+            raise ValueError(f"no user with sub {sub!r} (admin actions take the sub, not the username)")
+
+    def _usable(self, grant_id: str, sub: str) -> bool:
+        """Whether tokens of this grant still work: grant live, user present and enabled."""
+        grant = self._grants.get(grant_id)
+        return grant is not None and not grant.revoked and sub in self.users and sub not in self._disabled
 
     def rotate_keys(self) -> str:
         """Replace the signing key with a new one (new ``kid``); returns the new ``kid``.
@@ -751,9 +881,9 @@ class LocalProvider:
         if live is not None and not prompts & {"login", "select_account"} and (user is None or user.sub == live.sub):
             # SSO: the browser is already signed in here, so no form (OIDC Core §3.1.2.3).
             self.sso_approvals += 1
-            return self._approve(checked, self.users[live.sub], live)
+            return self._approve(checked, self.users[live.sub], request, live)
         if user is not None:
-            return self._approve(checked, user, self._session_for_sign_in(request, user))
+            return self._approve(checked, user, request)
         if "none" in prompts:
             return _redirect(
                 checked.redirect_uri,
@@ -777,7 +907,7 @@ class LocalProvider:
         user = self.users.get(sub)
         if user is None:
             return _html_page("Unknown user", f"No user {sub!r} at this provider.", status=400)
-        return self._approve(checked, user, self._session_for_sign_in(request, user))
+        return self._approve(checked, user, request)
 
     def _check_authorize(self, params: dict[str, str]) -> _AuthorizeRequest | Response:
         """Validate an authorization request (RFC 6749 §4.1.1, RFC 7636 §4.3).
@@ -842,8 +972,18 @@ class LocalProvider:
                 return user
         return None
 
-    def _approve(self, req: _AuthorizeRequest, user: ProviderUser, session: _ProviderSession) -> Response:
-        """Issue a code bound to ``session`` (its ``sid`` and ``auth_time`` go into tokens)."""
+    def _approve(
+        self, req: _AuthorizeRequest, user: ProviderUser, request: Request, live: _ProviderSession | None = None
+    ) -> Response:
+        """Issue a code bound to the ``live`` session (SSO), else to a fresh sign-in's
+        session (its ``sid`` and ``auth_time`` go into tokens), and open the grant it starts.
+        A disabled account gets Keycloak's error page, and no session or grant."""
+        grant = _Grant(id=str(uuid.uuid4()), sub=user.sub)
+        with self._grants_lock:
+            if user.sub in self._disabled:
+                return _html_page("Account is disabled", "Account is disabled, contact your administrator.", 400)
+            self._grants[grant.id] = grant
+        session = live if live is not None else self._session_for_sign_in(request, user)
         code = secrets.token_urlsafe(32)
         login = _Login(
             sub=user.sub,
@@ -852,6 +992,7 @@ class LocalProvider:
             nonce=req.nonce,
             sid=session.sid,
             auth_time=session.auth_time,
+            grant=grant.id,
         )
         self._codes[code] = _Code(
             login=login, redirect_uri=req.redirect_uri, code_challenge=req.code_challenge, issued=time.monotonic()
@@ -938,9 +1079,14 @@ class LocalProvider:
         basic = authorization[:6].lower() == "basic "
         auth_method = "client_secret_basic" if basic else ("client_secret_post" if "client_secret" in form else "none")
         self.token_requests.append({"form": form, "auth_method": auth_method})
+        refreshing = form.get("grant_type") == "refresh_token"
 
         faulted = await self._fault(self.token_fault)
+        if faulted is None and refreshing:
+            faulted = await self._refresh_faulted(request)
         if faulted is not None:
+            if refreshing:
+                self._record_refresh("fault", form)
             return faulted
         try:
             if len(form) != len(pairs):
@@ -948,16 +1094,53 @@ class LocalProvider:
             if request.headers.get("content-type", "").split(";")[0].strip() != "application/x-www-form-urlencoded":
                 raise _OAuthError("invalid_request", "Body must be application/x-www-form-urlencoded")
             client_id = self._authenticate_client(authorization if basic else None, form)
+        except _OAuthError as err:
+            if refreshing:
+                self._record_refresh("rejected", form)
+            return _client_error_response(err, basic)
+        try:
             grant_type = form.get("grant_type")
             if grant_type == "authorization_code":
-                login = self._redeem_code(client_id, form)
+                body = self._issue_tokens(self._redeem_code(client_id, form))
             elif grant_type == "refresh_token":
-                login = self._redeem_refresh_token(client_id, form)
+                body = self._refresh(client_id, form)
             else:
                 raise _OAuthError("unsupported_grant_type", f"grant_type {grant_type!r} is not supported")
         except _OAuthError as err:
             return _client_error_response(err, basic)
-        return JSONResponse(self._issue_tokens(login), headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+        return JSONResponse(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+    async def _refresh_faulted(self, request: Request) -> Response | None:
+        """Apply ``refresh_fault``: a response to send instead, or ``None`` to carry on.
+
+        ``"slow"`` drops the refresh (a 503 nobody reads) when the client hangs up or the
+        provider stops during the wait, so an abandoned refresh never spends its token.
+        """
+        fault = self.refresh_fault
+        if fault != "slow":
+            return await self._fault(fault)
+        if self._stopping is None:
+            return None
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        hung_up = asyncio.ensure_future(_client_hung_up(request))
+        try:
+            done, _ = await asyncio.wait(
+                {stopping, hung_up}, timeout=self.slow_seconds, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            stopping.cancel()
+            hung_up.cancel()
+        for task in done:
+            task.exception()  # retrieved, so a failed receive is not logged as unhandled
+        if done:
+            return _html_page("Service Unavailable", "Refresh dropped: the client hung up.", status=503)
+        return None
+
+    def _record_refresh(self, outcome: str, form: dict[str, str]) -> None:
+        """Record a refresh request that never reached the grant checks."""
+        token = self._refresh_tokens.get(form.get("refresh_token", ""))
+        grant = token.login.grant if token is not None else None
+        self.refresh_requests.append({"outcome": outcome, "grant": grant, "at": time.monotonic()})
 
     def _authenticate_client(self, basic_header: str | None, form: dict[str, str]) -> str:
         """Client authentication per RFC 6749 §2.3.1 (Basic with form-urlencoded parts, or post)."""
@@ -999,6 +1182,9 @@ class LocalProvider:
             raise _OAuthError("invalid_grant", "Authorization code expired")
         if code.login.client_id != client_id:
             raise _OAuthError("invalid_grant", "Authorization code was issued to another client")
+        with self._grants_lock:
+            if not self._usable(code.login.grant, code.login.sub):
+                raise _OAuthError("invalid_grant", "Grant revoked or account disabled")
         if form.get("redirect_uri") != code.redirect_uri:
             raise _OAuthError("invalid_grant", "redirect_uri does not match the authorization request")
         verifier = form.get("code_verifier", "")
@@ -1008,26 +1194,51 @@ class LocalProvider:
             raise _OAuthError("invalid_grant", "PKCE verification failed")
         return code.login
 
-    def _redeem_refresh_token(self, client_id: str, form: dict[str, str]) -> _Login:
-        login = self._refresh_tokens.get(form.get("refresh_token", ""))
-        if login is None or login.client_id != client_id:
-            raise _OAuthError("invalid_grant", "Invalid refresh token")
-        # A refreshed ID token carries no nonce (OIDC Core §12.2).
-        return _Login(
-            sub=login.sub,
-            client_id=login.client_id,
-            scope=login.scope,
-            nonce=None,
-            sid=login.sid,
-            auth_time=login.auth_time,
-        )
+    def _refresh(self, client_id: str, form: dict[str, str]) -> dict[str, Any]:
+        """The refresh_token grant (RFC 6749 §6) with rotation and reuse detection.
 
-    def _issue_tokens(self, login: _Login) -> dict[str, Any]:
+        Synchronous and under the grants lock from the first look at the token to its
+        spending and the new tokens' issue: concurrent refreshes with one token cannot both
+        win, and ``revoke_grants()`` cannot slip in between.
+        """
+        presented = form.get("refresh_token", "")
+        body: dict[str, Any] | None = None
+        with self._grants_lock:
+            token = self._refresh_tokens.get(presented)
+            grant = self._grants.get(token.login.grant) if token is not None else None
+            lifetime = self.refresh_token_lifetime
+            if token is None or grant is None or token.login.client_id != client_id:
+                outcome, problem = "unknown", "Invalid refresh token"
+            elif token.spent:
+                grant.revoked = True
+                outcome, problem = "reused", "Refresh token reuse detected; the grant is revoked"
+            elif grant.revoked:
+                outcome, problem = "revoked", "Refresh token revoked"
+            elif lifetime is not None and self._now() - token.issued > lifetime:
+                outcome, problem = "expired", "Refresh token expired"
+            elif not self._usable(grant.id, grant.sub):
+                outcome, problem = "disabled", "Account disabled or removed"
+            else:
+                rotate = self.rotate_refresh_tokens
+                token.spent = rotate
+                body = self._issue_tokens(token.login, None if rotate else (presented, token))
+                outcome, problem = "issued", ""
+            self.refresh_requests.append(
+                {"outcome": outcome, "grant": grant.id if grant is not None else None, "at": time.monotonic()}
+            )
+        if body is None:
+            raise _OAuthError("invalid_grant", problem)
+        return body
+
+    def _issue_tokens(self, login: _Login, keep: tuple[str, _RefreshToken] | None = None) -> dict[str, Any]:
+        """Tokens for ``login``'s grant; a new refresh token unless ``keep`` names the
+        presented one (a refresh without rotation)."""
         user = self.users.get(login.sub)
         if user is None:
-            raise RuntimeError(f"user {login.sub!r} vanished")
+            raise _OAuthError("invalid_grant", "Account removed")
         key = self._key  # read once so the kid and signature always agree
-        now = int(self._now())
+        clock = self._now()
+        now = int(clock)
         access_claims: dict[str, Any] = {
             "iss": self.issuer,
             "sub": user.sub,
@@ -1043,11 +1254,15 @@ class LocalProvider:
         access_claims.update({k: v for k, v in user.claims.items() if k in ROLE_CLAIMS})
         access_token = jwt.encode({"alg": "RS256", "kid": key.kid}, access_claims, key, algorithms=["RS256"])
         self._access_tokens[access_token] = _AccessGrant(
-            sub=user.sub, expires=time.monotonic() + self.access_token_lifetime
+            sub=user.sub, grant=login.grant, expires=time.monotonic() + self.access_token_lifetime
         )
 
-        refresh_token = secrets.token_urlsafe(32)
-        self._refresh_tokens[refresh_token] = login
+        if keep is None:
+            refresh_token = secrets.token_urlsafe(32)
+            record = _RefreshToken(login=replace(login, nonce=None), issued=clock)
+            self._refresh_tokens[refresh_token] = record
+        else:
+            refresh_token, record = keep
         body: dict[str, Any] = {
             "access_token": access_token,
             "token_type": "Bearer",
@@ -1055,6 +1270,8 @@ class LocalProvider:
             "refresh_token": refresh_token,
             "scope": login.scope,
         }
+        if self.refresh_token_lifetime is not None:
+            body["refresh_expires_in"] = max(0, int(record.issued + self.refresh_token_lifetime - clock))
         if "openid" in login.scope.split():
             body["id_token"] = self._id_token(login, user, access_token, now, key)
         return body
@@ -1091,7 +1308,9 @@ class LocalProvider:
         token = authorization[7:].strip() if authorization[:7].lower() == "bearer " else ""
         grant = self._access_tokens.get(token)
         user = self.users.get(grant.sub) if grant is not None else None
-        if grant is None or user is None or time.monotonic() > grant.expires:
+        with self._grants_lock:
+            usable = grant is not None and self._usable(grant.grant, grant.sub)
+        if grant is None or user is None or not usable or time.monotonic() > grant.expires:
             return JSONResponse(
                 {"error": "invalid_token", "error_description": "Missing, unknown or expired access token"},
                 status_code=401,
@@ -1128,7 +1347,13 @@ class LocalProvider:
         if kind == "access_token":
             self._access_tokens.pop(token, None)
         elif kind == "refresh_token":
-            self._refresh_tokens.pop(token, None)
+            # §2.1: revoking a refresh token also invalidates the grant's access tokens.
+            revoked = self._refresh_tokens.pop(token, None)
+            if revoked is not None:
+                with self._grants_lock:
+                    grant = self._grants.get(revoked.login.grant)
+                    if grant is not None:
+                        grant.revoked = True
         # §2.2: 200 whether or not the token was known, so clients cannot probe for tokens.
         return Response(status_code=200, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
@@ -1304,6 +1529,14 @@ class LocalProvider:
                     self.backchannel_deliveries.append(
                         {"status": response.status_code, "body": response.text, "claims": claims}
                     )
+
+
+async def _client_hung_up(request: Request) -> bool:
+    """Return once the client has closed the connection (the body was already read, so
+    the next ASGI message is ``http.disconnect``)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+    return True
 
 
 def _label(user: ProviderUser) -> str:

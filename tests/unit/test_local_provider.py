@@ -955,3 +955,320 @@ def test_reset_ends_sessions_and_logout_knobs(provider: LocalProvider, http: req
     provider.sso = True  # the old cookie names a forgotten session: the form again
     page = http.get(provider.authorization_endpoint, params=sso_params(), timeout=5)
     assert page.status_code == 200 and "Sign in to Local Provider" in page.text
+
+
+# ------------------------------------------------------------------- refresh
+
+
+def refresh(provider: LocalProvider, http: requests.Session, token: str, timeout: float = 5) -> requests.Response:
+    return http.post(
+        provider.token_endpoint,
+        data={"grant_type": "refresh_token", "refresh_token": token},
+        headers=basic(CLIENT_ID, CLIENT_SECRET),
+        timeout=timeout,
+    )
+
+
+def refused(response: requests.Response) -> str:
+    """The ``error_description`` of an ``invalid_grant`` answer (fails on anything else)."""
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_grant"
+    return str(response.json()["error_description"])
+
+
+def outcomes(provider: LocalProvider) -> list[str]:
+    return [entry["outcome"] for entry in provider.refresh_requests]
+
+
+def userinfo_status(provider: LocalProvider, http: requests.Session, access_token: str) -> int:
+    headers = {"Authorization": f"Bearer {access_token}"}
+    return http.get(provider.userinfo_endpoint, headers=headers, timeout=5).status_code
+
+
+def test_refresh_rotates_and_spends_the_presented_token(provider: LocalProvider, http: requests.Session) -> None:
+    provider.access_token_lifetime = 20
+    body = tokens(provider, http)
+    first = refresh(provider, http, body["refresh_token"])
+    assert first.status_code == 200, first.text
+    assert first.headers["Cache-Control"] == "no-store"
+    second = refresh(provider, http, first.json()["refresh_token"])
+    assert second.status_code == 200, second.text
+
+    chain = [body["refresh_token"], first.json()["refresh_token"], second.json()["refresh_token"]]
+    assert len(set(chain)) == 3
+    assert first.json()["expires_in"] == 20 and "refresh_expires_in" not in first.json()
+    access = verify(provider, http, first.json()["access_token"]).claims
+    assert access["exp"] - access["iat"] == 20
+    assert userinfo_status(provider, http, second.json()["access_token"]) == 200
+    assert not any(token in repr(provider.refresh_requests) for token in chain)
+
+    assert "reuse detected" in refused(refresh(provider, http, first.json()["refresh_token"]))  # spent
+    assert outcomes(provider) == ["issued", "issued", "reused"]
+    grants = {entry["grant"] for entry in provider.refresh_requests}
+    assert len(grants) == 1 and None not in grants
+    assert provider.refresh_requests[0]["at"] <= provider.refresh_requests[1]["at"]
+    assert [request["form"]["grant_type"] for request in provider.token_requests] == [
+        "authorization_code",
+        "refresh_token",
+        "refresh_token",
+        "refresh_token",
+    ]
+
+
+def test_reuse_revokes_the_whole_grant(provider: LocalProvider, http: requests.Session) -> None:
+    body = tokens(provider, http)
+    bystander = tokens(provider, http)  # Alice's other sign-in: another grant
+    rotated = refresh(provider, http, body["refresh_token"]).json()
+
+    assert "reuse detected" in refused(refresh(provider, http, body["refresh_token"]))
+    # Everything descending from that sign-in is dead, including the newest tokens.
+    refused(refresh(provider, http, rotated["refresh_token"]))
+    assert userinfo_status(provider, http, rotated["access_token"]) == 401
+    assert userinfo_status(provider, http, body["access_token"]) == 401
+
+    assert userinfo_status(provider, http, bystander["access_token"]) == 200
+    assert refresh(provider, http, bystander["refresh_token"]).status_code == 200
+    assert outcomes(provider) == ["issued", "reused", "revoked", "issued"]
+    grants = [entry["grant"] for entry in provider.refresh_requests]
+    assert grants[0] == grants[1] == grants[2] != grants[3]
+
+
+def test_without_rotation_the_token_keeps_working(provider: LocalProvider, http: requests.Session) -> None:
+    provider.rotate_refresh_tokens = False
+    body = tokens(provider, http)
+    answers = [refresh(provider, http, body["refresh_token"]) for _ in range(3)]
+    assert [answer.status_code for answer in answers] == [200, 200, 200]
+    assert {answer.json()["refresh_token"] for answer in answers} == {body["refresh_token"]}
+    assert len({answer.json()["access_token"] for answer in answers}) == 3
+    assert outcomes(provider) == ["issued", "issued", "issued"]
+
+    provider.rotate_refresh_tokens = True
+    rotated = refresh(provider, http, body["refresh_token"])
+    assert rotated.status_code == 200 and rotated.json()["refresh_token"] != body["refresh_token"]
+    refused(refresh(provider, http, body["refresh_token"]))
+    assert outcomes(provider)[-2:] == ["issued", "reused"]
+
+
+def test_revoke_grants_revokes_every_grant_of_the_user(provider: LocalProvider, http: requests.Session) -> None:
+    provider.revoke_grants(ALICE_SUB)  # earlier tests' sign-ins survive reset(): start clean
+    alice = [tokens(provider, http) for _ in range(2)]
+    pending_code, verifier = authorize(provider, http)  # approved, not yet redeemed
+    bob = tokens(provider, http, "bob")
+
+    assert provider.revoke_grants(ALICE_SUB) == 3
+    assert provider.revoke_grants(ALICE_SUB) == 0
+    for body in alice:
+        assert refused(refresh(provider, http, body["refresh_token"])) == "Refresh token revoked"
+        assert userinfo_status(provider, http, body["access_token"]) == 401
+    refused(exchange(provider, http, pending_code, verifier))
+    assert outcomes(provider) == ["revoked", "revoked"]
+
+    assert userinfo_status(provider, http, bob["access_token"]) == 200
+    assert refresh(provider, http, bob["refresh_token"]).status_code == 200
+    fresh = tokens(provider, http)  # signing in again opens a new, live grant
+    assert refresh(provider, http, fresh["refresh_token"]).status_code == 200
+    with pytest.raises(ValueError, match="sub"):
+        provider.revoke_grants("alice")  # the username, not the sub
+
+
+def test_disabled_user_cannot_refresh_or_sign_in(provider: LocalProvider, http: requests.Session) -> None:
+    body = tokens(provider, http)
+    sessions = provider.sessions_of(ALICE_SUB)
+    provider.disable_user(ALICE_SUB)
+
+    assert refused(refresh(provider, http, body["refresh_token"])) == "Account disabled or removed"
+    assert userinfo_status(provider, http, body["access_token"]) == 401
+    page = http.get(provider.authorization_endpoint, params=sso_params(login_hint="alice"), allow_redirects=False)
+    assert page.status_code == 400 and "Account is disabled" in page.text
+    assert provider.sessions_of(ALICE_SUB) == sessions  # the refused sign-in opened nothing
+    bob = tokens(provider, http, "bob")
+    assert refresh(provider, http, bob["refresh_token"]).status_code == 200
+
+    provider.enable_user(ALICE_SUB)
+    # The refused refresh did not spend the token, nor revoke the grant.
+    assert userinfo_status(provider, http, body["access_token"]) == 200
+    again = refresh(provider, http, body["refresh_token"])
+    assert again.status_code == 200, again.text
+    assert outcomes(provider) == ["disabled", "issued", "issued"]
+
+    provider.disable_user(ALICE_SUB)
+    provider.reset()  # reset enables everyone again
+    assert refresh(provider, http, again.json()["refresh_token"]).status_code == 200
+    with pytest.raises(ValueError):
+        provider.disable_user("nobody")
+    with pytest.raises(ValueError):
+        provider.enable_user("nobody")
+
+
+@pytest.mark.parametrize("roles_in_id_token", [True, False])
+def test_refreshed_tokens_carry_current_claims(
+    provider: LocalProvider, http: requests.Session, monkeypatch: pytest.MonkeyPatch, roles_in_id_token: bool
+) -> None:
+    provider.roles_in_id_token = roles_in_id_token
+    body = tokens(provider, http)
+    signed_in = verify(provider, http, body["id_token"]).claims
+    assert signed_in["nonce"] == "n-1"
+
+    claims = provider.users[ALICE_SUB].claims
+    monkeypatch.setitem(claims, "realm_access", {"roles": ["user"]})  # an admin removed "admin"
+    monkeypatch.setitem(claims, "name", "Alice Renamed")
+    provider.date_offset_seconds = 120.0  # two minutes later, by the provider's clock
+    provider.id_token_lifetime, provider.access_token_lifetime = 90, 15
+    answer = refresh(provider, http, body["refresh_token"])
+    assert answer.status_code == 200, answer.text
+    refreshed = answer.json()
+
+    id_token = verify(provider, http, refreshed["id_token"])  # signature checked against the JWKS
+    assert id_token.header["kid"] == provider.current_kid
+    new = id_token.claims
+    for name in ("iss", "sub", "aud", "azp", "sid", "auth_time"):
+        assert new[name] == signed_in[name], name
+    assert new["iss"] == provider.issuer and new["sub"] == ALICE_SUB and new["aud"] == CLIENT_ID
+    assert "nonce" not in new
+    assert 115 <= new["iat"] - signed_in["iat"] <= 125 and new["exp"] - new["iat"] == 90
+    assert new["name"] == "Alice Renamed"
+    access = verify(provider, http, refreshed["access_token"]).claims
+    assert access["exp"] - access["iat"] == 15 and refreshed["expires_in"] == 15
+    assert access["sid"] == signed_in["sid"] and access["realm_access"] == {"roles": ["user"]}
+    if roles_in_id_token:
+        assert new["realm_access"] == {"roles": ["user"]}
+    else:
+        assert "realm_access" not in new and "realm_access" not in signed_in
+    expected_at_hash = verify(provider, http, body["id_token"]).claims["at_hash"]
+    assert new["at_hash"] != expected_at_hash  # bound to the new access token, not the old one
+
+
+@pytest.mark.parametrize("fault", ["500", "invalid_grant"])
+def test_refresh_fault_applies_to_refresh_only(provider: LocalProvider, http: requests.Session, fault: str) -> None:
+    body = tokens(provider, http)
+    provider.refresh_fault = fault
+    assert tokens(provider, http)["access_token"]  # the code exchange is unaffected
+
+    answer = refresh(provider, http, body["refresh_token"])
+    if fault == "500":
+        assert answer.status_code == 500 and answer.headers["content-type"].startswith("text/html")
+    else:
+        assert refused(answer) == "Simulated invalid_grant fault"
+    provider.refresh_fault = None
+    assert refresh(provider, http, body["refresh_token"]).status_code == 200  # not spent by the fault
+    assert outcomes(provider) == ["fault", "issued"]
+    assert provider.refresh_requests[0]["grant"] == provider.refresh_requests[1]["grant"] is not None
+
+
+def test_token_fault_on_a_refresh_is_recorded_as_fault(provider: LocalProvider, http: requests.Session) -> None:
+    body = tokens(provider, http)
+    provider.token_fault = "500"
+    assert refresh(provider, http, body["refresh_token"]).status_code == 500
+    assert refresh(provider, http, "not-a-token").status_code == 500
+    assert [(entry["outcome"], entry["grant"] is None) for entry in provider.refresh_requests] == [
+        ("fault", False),
+        ("fault", True),
+    ]
+    with pytest.raises(ValueError):
+        provider.refresh_fault = "redirect"
+
+
+def test_slow_refresh_abandoned_by_the_client_spends_nothing(provider: LocalProvider, http: requests.Session) -> None:
+    body = tokens(provider, http)
+    provider.refresh_fault, provider.slow_seconds = "slow", 0.8
+    with pytest.raises(requests.Timeout):
+        refresh(provider, http, body["refresh_token"], timeout=0.25)
+    # A patient client is answered after the wait; the abandoned request, which started
+    # earlier, has been dropped by then without spending the token (else this is reuse).
+    began = time.monotonic()
+    answer = refresh(provider, http, body["refresh_token"])
+    assert answer.status_code == 200, answer.text
+    assert time.monotonic() - began >= 0.75
+    assert outcomes(provider) == ["fault", "issued"]
+
+
+def test_refresh_token_lifetime(provider: LocalProvider, http: requests.Session) -> None:
+    provider.refresh_token_lifetime = 60
+    body = tokens(provider, http)
+    assert body["refresh_expires_in"] == 60
+
+    provider.date_offset_seconds = 45.0  # 45 s old: still valid, and its successor is new
+    first = refresh(provider, http, body["refresh_token"])
+    assert first.status_code == 200 and first.json()["refresh_expires_in"] == 60
+
+    provider.date_offset_seconds = 45.0 + 61  # the successor is now 61 s old
+    assert refused(refresh(provider, http, first.json()["refresh_token"])) == "Refresh token expired"
+    assert userinfo_status(provider, http, first.json()["access_token"]) == 200  # grant not revoked
+    assert outcomes(provider) == ["issued", "expired"]
+
+    # Without rotation the one token keeps ageing from its first issue.
+    provider.rotate_refresh_tokens, provider.date_offset_seconds = False, 0.0
+    kept = tokens(provider, http)["refresh_token"]
+    provider.date_offset_seconds = 30.0
+    same = refresh(provider, http, kept).json()
+    assert same["refresh_token"] == kept and 29 <= same["refresh_expires_in"] <= 30
+    provider.date_offset_seconds = 61.0
+    refused(refresh(provider, http, kept))
+
+
+def test_concurrent_refreshes_with_one_token_issue_once(provider: LocalProvider, http: requests.Session) -> None:
+    body = tokens(provider, http)
+    callers = 20
+    start = threading.Barrier(callers)
+    answers: list[requests.Response] = []
+    lock = threading.Lock()
+
+    def caller() -> None:
+        with requests.Session() as own:
+            start.wait()
+            answer = refresh(provider, own, body["refresh_token"], timeout=10)
+        with lock:
+            answers.append(answer)
+
+    threads = [threading.Thread(target=caller) for _ in range(callers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert len(answers) == callers
+
+    winners = [answer for answer in answers if answer.status_code == 200]
+    assert len(winners) == 1
+    assert all("reuse detected" in refused(answer) for answer in answers if answer.status_code != 200)
+    assert sorted(outcomes(provider)) == ["issued"] + ["reused"] * (callers - 1)
+    assert len({entry["grant"] for entry in provider.refresh_requests}) == 1
+    # The losers' reuse revoked the grant: the winner's fresh tokens are dead too.
+    assert refused(refresh(provider, http, winners[0].json()["refresh_token"])) == "Refresh token revoked"
+    assert userinfo_status(provider, http, winners[0].json()["access_token"]) == 401
+
+
+def test_revoking_a_refresh_token_revokes_its_grant(provider: LocalProvider, http: requests.Session) -> None:
+    body = tokens(provider, http)
+    rotated = refresh(provider, http, body["refresh_token"]).json()
+    assert revoke(provider, http, rotated["refresh_token"]).status_code == 200
+    refused(refresh(provider, http, rotated["refresh_token"]))
+    assert userinfo_status(provider, http, rotated["access_token"]) == 401
+    assert outcomes(provider) == ["issued", "unknown"]
+
+
+def test_refresh_requests_record_rejected_clients_and_unknown_tokens(
+    provider: LocalProvider, http: requests.Session
+) -> None:
+    body = tokens(provider, http)
+    wrong = http.post(
+        provider.token_endpoint,
+        data={"grant_type": "refresh_token", "refresh_token": body["refresh_token"]},
+        headers=basic(CLIENT_ID, "nope"),
+        timeout=5,
+    )
+    assert wrong.status_code == 401
+    refused(refresh(provider, http, "made-up"))
+    assert [(entry["outcome"], entry["grant"] is None) for entry in provider.refresh_requests] == [
+        ("rejected", False),
+        ("unknown", True),
+    ]
+    assert refresh(provider, http, body["refresh_token"]).status_code == 200  # still unspent
+
+
+def test_reset_restores_refresh_knobs(provider: LocalProvider, http: requests.Session) -> None:
+    provider.rotate_refresh_tokens, provider.refresh_fault, provider.refresh_token_lifetime = False, "500", 5.0
+    refresh(provider, http, "x")
+    assert provider.refresh_requests
+    provider.reset()
+    assert provider.rotate_refresh_tokens is True and provider.refresh_fault is None
+    assert provider.refresh_token_lifetime is None and provider.refresh_requests == []

@@ -1,0 +1,275 @@
+"""``auth.access_token()``'s machinery (``AccessTokens``) against a real provider on 127.0.0.1.
+
+The provider issues rotating refresh tokens and revokes the whole grant when one
+is spent twice, like panva's oidc-provider and Keycloak with "Revoke Refresh
+Token"; the app's clock is injected (starting at the real time, so the
+provider's tokens validate) and moved forward to reach an access token's expiry
+without waiting. Replicas are two ``Auth`` objects on one real Redis.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import requests
+from starlette.testclient import TestClient
+
+from auth import Auth, NoTokens, NotSignedIn, RefreshRefused, RefreshUnavailable
+from auth.stores.base import SessionStore
+from auth.stores.memory import MemoryStore
+from auth.stores.redis import RedisStore
+from tests.support.clock import Clock
+from tests.support.inprocess import build_auth, client_for, path_and_query
+from tests.support.provider import LocalProvider, ProviderUser
+from tests.support.redis_server import RedisServer
+
+COOKIE = "streamlit_auth"
+NEAR_EXPIRY = 250  # the provider's access tokens live 300 s: 50 s left is under the 60 s margin
+
+
+@pytest.fixture(scope="module")
+def _idp() -> Iterator[LocalProvider]:
+    users = [
+        ProviderUser(sub="alice", claims={"email": "a@example.com", "name": "Alice", "roles": ["admin", "viewer"]}),
+    ]
+    with LocalProvider(users=users) as provider:
+        yield provider
+
+
+@pytest.fixture
+def idp(_idp: LocalProvider) -> Iterator[LocalProvider]:
+    roles = list(_idp.users["alice"].claims["roles"])
+    yield _idp
+    _idp.reset()
+    _idp.users["alice"].claims["roles"] = roles
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(time.time())
+
+
+def make_auth(idp: LocalProvider, clock: Clock, store: SessionStore | None = None, **settings: str) -> Auth:
+    env = {"AUTH_COOKIE_SECRET": COOKIE_SECRET, **settings}
+    return Auth(build_auth({"local": idp}, **env).settings, clock=clock, store=store or MemoryStore())
+
+
+COOKIE_SECRET = secrets.token_urlsafe(32)
+
+
+def advance(clock: Clock, idp: LocalProvider, seconds: float) -> None:
+    """Move the app's clock, and the times the provider writes into tokens with it."""
+    clock.now += seconds
+    idp.date_offset_seconds = clock.now - time.time()
+
+
+def sign_in(client: TestClient) -> str:
+    login = client.get("/auth/login", params={"provider": "local", "next": "/"})
+    approved = requests.get(login.headers["location"] + "&login_hint=alice", allow_redirects=False, timeout=10)
+    assert client.get(path_and_query(approved.headers["location"])).status_code == 302
+    value = client.cookies.get(COOKIE)
+    assert value
+    return value
+
+
+def userinfo_status(idp: LocalProvider, token: str) -> int:
+    return requests.get(idp.userinfo_endpoint, headers={"Authorization": f"Bearer {token}"}, timeout=10).status_code
+
+
+def issued(idp: LocalProvider) -> list[str]:
+    return [request["outcome"] for request in idp.refresh_requests]
+
+
+def test_a_fresh_token_comes_from_the_store_without_asking_the_provider(idp: LocalProvider, clock: Clock) -> None:
+    auth = make_auth(idp, clock)
+    value = sign_in(client_for(auth))
+    token = auth.tokens.get(value)
+    assert userinfo_status(idp, token.value) == 200
+    assert token.seconds_left(clock()) == pytest.approx(300, abs=2)
+    assert "value" not in repr(token) and token.value not in repr(token)
+    assert idp.refresh_requests == []
+
+
+def test_near_expiry_the_token_is_refreshed_and_the_rotated_refresh_token_kept(
+    idp: LocalProvider, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    auth = make_auth(idp, clock)
+    value = sign_in(client_for(auth))
+    first = auth.tokens.get(value)
+    advance(clock, idp, NEAR_EXPIRY)
+    with caplog.at_level(logging.INFO, logger="auth"):
+        second = auth.tokens.get(value)
+    assert second.value != first.value and userinfo_status(idp, second.value) == 200
+    assert second.seconds_left(clock()) == pytest.approx(300, abs=2)
+    advance(clock, idp, NEAR_EXPIRY)
+    third = auth.tokens.get(value)  # with the rotated refresh token: a reused one would revoke the grant
+    assert third.value != second.value
+    assert issued(idp) == ["issued", "issued"]
+    assert auth.sessions.check(value).user is not None
+    lines = [r.getMessage() for r in caplog.records]
+    assert any("event=tokens_refreshed provider=local sub=alice rotated=True" in line for line in lines)
+    assert not any(first.value in line or second.value in line for line in lines)
+
+
+def test_twenty_concurrent_callers_at_expiry_cause_exactly_one_refresh(idp: LocalProvider, clock: Clock) -> None:
+    auth = make_auth(idp, clock)
+    value = sign_in(client_for(auth))
+    advance(clock, idp, NEAR_EXPIRY)
+    results: list[str] = []
+    failures: list[BaseException] = []
+    start = threading.Barrier(20)
+
+    def call() -> None:
+        start.wait()
+        try:
+            results.append(auth.tokens.get(value).value)
+        except BaseException as error:
+            failures.append(error)
+
+    threads = [threading.Thread(target=call) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert len(set(results)) == 1 and len(results) == 20
+    assert issued(idp) == ["issued"]
+
+
+def test_two_replicas_on_one_redis_refresh_once_between_them(
+    idp: LocalProvider, clock: Clock, redis_server: RedisServer
+) -> None:
+    replicas = [make_auth(idp, clock, RedisStore(redis_server.url)) for _ in range(2)]
+    value = sign_in(client_for(replicas[0]))
+    advance(clock, idp, NEAR_EXPIRY)
+    results: list[str] = []
+    start = threading.Barrier(10)
+
+    def call(replica: Auth) -> None:
+        start.wait()
+        results.append(replica.tokens.get(value).value)
+
+    threads = [threading.Thread(target=call, args=(replicas[index % 2],)) for index in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 10 and len(set(results)) == 1
+    assert issued(idp) == ["issued"]
+
+
+def test_a_revoked_grant_ends_the_session_with_its_reason(
+    idp: LocalProvider, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    auth = make_auth(idp, clock)
+    value = sign_in(client_for(auth))
+    assert idp.revoke_grants("alice") >= 1
+    advance(clock, idp, NEAR_EXPIRY)
+    with caplog.at_level(logging.INFO, logger="auth"), pytest.raises(RefreshRefused) as refused:
+        auth.tokens.get(value)
+    assert "no longer valid" in refused.value.user_message
+    assert auth.sessions.check(value).ended == "refresh_failed"
+    ended = [r.getMessage() for r in caplog.records if "session_ended" in r.getMessage()]
+    assert len(ended) == 1 and "reason=refresh_failed" in ended[0]
+    with pytest.raises(NotSignedIn):
+        auth.tokens.get(value)
+
+
+def test_a_refused_refresh_on_one_replica_is_seen_by_the_other(
+    idp: LocalProvider, clock: Clock, redis_server: RedisServer
+) -> None:
+    first, second = (make_auth(idp, clock, RedisStore(redis_server.url)) for _ in range(2))
+    value = sign_in(client_for(first))
+    idp.disable_user("alice")
+    advance(clock, idp, NEAR_EXPIRY)
+    with pytest.raises(RefreshRefused):
+        first.tokens.get(value)
+    assert second.sessions.check(value).ended == "refresh_failed"
+    with pytest.raises(NotSignedIn):
+        second.tokens.get(value)
+
+
+@pytest.mark.parametrize("fault", ["500", "slow"])
+def test_a_provider_down_or_slow_during_refresh_keeps_the_session(idp: LocalProvider, clock: Clock, fault: str) -> None:
+    auth = make_auth(idp, clock, AUTH_HTTP_TIMEOUT="1s")
+    value = sign_in(client_for(auth))
+    idp.refresh_fault = fault
+    idp.slow_seconds = 3
+    advance(clock, idp, NEAR_EXPIRY)
+    with pytest.raises(RefreshUnavailable) as unavailable:
+        auth.tokens.get(value)
+    assert "cannot be reached" in unavailable.value.user_message
+    assert auth.sessions.check(value, activity=False).user is not None
+    idp.refresh_fault = None
+    assert userinfo_status(idp, auth.tokens.get(value).value) == 200
+
+
+def test_roles_changed_at_the_provider_apply_from_the_next_rerun(idp: LocalProvider, clock: Clock) -> None:
+    auth = make_auth(idp, clock)
+    value = sign_in(client_for(auth))
+    user = auth.sessions.check(value).user
+    assert user is not None and user.roles == ("admin", "viewer")
+    idp.users["alice"].claims["roles"] = ["viewer"]
+    advance(clock, idp, NEAR_EXPIRY)
+    auth.tokens.get(value)
+    user = auth.sessions.check(value).user
+    assert user is not None and user.roles == ("viewer",) and not user.has_role("admin")
+
+
+def test_a_removed_required_role_ends_the_session_at_the_next_refresh(idp: LocalProvider, clock: Clock) -> None:
+    auth = make_auth(idp, clock, AUTH_REQUIRED_ROLES="admin")
+    value = sign_in(client_for(auth))
+    idp.users["alice"].claims["roles"] = ["viewer"]
+    advance(clock, idp, NEAR_EXPIRY)
+    with pytest.raises(RefreshRefused):
+        auth.tokens.get(value)
+    assert auth.sessions.check(value).ended == "access_denied"
+
+
+def test_a_refreshed_id_token_for_someone_else_ends_the_session(idp: LocalProvider, clock: Clock) -> None:
+    auth = make_auth(idp, clock)
+    value = sign_in(client_for(auth))
+    idp.id_token_claims_override = {"sub": "mallory"}
+    advance(clock, idp, NEAR_EXPIRY)
+    with pytest.raises(RefreshRefused):
+        auth.tokens.get(value)
+    assert auth.sessions.check(value).ended == "refresh_failed"
+
+
+def test_refresh_never_outlives_the_session(idp: LocalProvider, clock: Clock) -> None:
+    auth = make_auth(idp, clock, AUTH_SESSION_TIMEOUT="10m", AUTH_SESSION_MAX_AGE="10m")
+    value = sign_in(client_for(auth))
+    clock.now += 601
+    with pytest.raises(NotSignedIn):
+        auth.tokens.get(value)
+    assert idp.refresh_requests == []
+
+
+def test_without_a_store_there_are_no_tokens(idp: LocalProvider, clock: Clock) -> None:
+    auth = Auth(build_auth({"local": idp}, AUTH_STORE="none").settings, clock=clock)
+    value = sign_in(client_for(auth))
+    with pytest.raises(NoTokens) as none:
+        auth.tokens.get(value)
+    assert "AUTH_STORE=none" in str(none.value)
+
+
+def test_signed_out_callers_get_not_signed_in(idp: LocalProvider, clock: Clock) -> None:
+    auth = make_auth(idp, clock)
+    with pytest.raises(NotSignedIn):
+        auth.tokens.get(None)
+    client = client_for(auth)
+    value = sign_in(client)
+    client.get("/auth/logout")
+    with pytest.raises(NotSignedIn):
+        auth.tokens.get(value)
