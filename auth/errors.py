@@ -240,6 +240,10 @@ class AccessDenied(LoginError):
     account: str | None = None
 
 
+class LogoutTokenReplayed(AuthError):
+    """A back-channel logout token whose ``jti`` was already used (Back-Channel Logout 1.0 §2.6)."""
+
+
 class TokenError(AuthError):
     """``access_token()`` has no usable access token to give; ``user_message`` is safe to show.
 

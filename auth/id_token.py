@@ -152,6 +152,10 @@ class IdTokenValidator:
         sub = claims.get("sub")
         if not isinstance(sub, str) or not sub:
             raise InvalidIdToken("ID token has no sub")
+        try:
+            sub.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidIdToken("ID token sub is not valid text (a lone surrogate)") from None
 
     def validate_auth_time(self, claims: dict[str, Any]) -> None:
         """Step 13 (type only: we do not send max_age)."""

@@ -87,13 +87,25 @@ class SessionStatus:
     unavailable: bool = False
 
 
+def is_text(value: Any) -> bool:
+    """A string that is valid Unicode text. JSON may carry lone surrogates (``"\\udc80"``),
+    which no store, cookie or log can encode as UTF-8, so they count as absent."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def optional_str(value: Any) -> str | None:
     """A non-empty string, else None: claims of the wrong type count as absent."""
-    return value if isinstance(value, str) and value else None
+    return value if value and is_text(value) else None
 
 
 def str_tuple(value: Any) -> tuple[str, ...]:
     """The strings of a list claim, in order; anything else is empty."""
     if not isinstance(value, list):
         return ()
-    return tuple([item for item in value if isinstance(item, str)])
+    return tuple([item for item in value if is_text(item)])

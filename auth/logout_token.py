@@ -39,6 +39,7 @@ from joserfc.errors import BadSignatureError, InvalidKeyIdError, JoseError
 
 from .errors import AuthError, InvalidIdToken, LoginError
 from .id_token import audiences
+from .identity import is_text
 from .oidc import ProviderClient
 
 BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
@@ -231,7 +232,7 @@ class LogoutTokenValidator:
     def validate_jti(claims: dict[str, Any]) -> str:
         """§2.4: a unique identifier, which the caller uses against replay."""
         jti = claims.get("jti")
-        if not isinstance(jti, str) or not jti:
+        if not isinstance(jti, str) or not jti or not is_text(jti):
             raise InvalidLogoutToken("logout token has no valid jti")
         if len(jti) > MAX_JTI_LENGTH:
             raise InvalidLogoutToken("logout token jti is too long")
@@ -255,7 +256,7 @@ class LogoutTokenValidator:
         if not present:
             raise InvalidLogoutToken("logout token has neither sub nor sid")
         for name, value in present.items():
-            if not isinstance(value, str) or not value:
+            if not isinstance(value, str) or not value or not is_text(value):
                 raise InvalidLogoutToken(f"logout token {name} is not a non-empty string")
         return present.get("sub"), present.get("sid")
 

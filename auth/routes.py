@@ -26,6 +26,7 @@ from .errors import (
     AccessDenied,
     LoginError,
     LoginTransactionMissing,
+    LogoutTokenReplayed,
     ProviderBusy,
     ProviderRejected,
     SessionStoreDown,
@@ -319,7 +320,7 @@ class AuthRoutes:
                 jti=logout.jti,
                 until=logout.replay_until,
             )
-        except ValueError as error:
+        except LogoutTokenReplayed as error:
             return self._backchannel_refused("invalid_request", str(error))
         except StoreUnavailable as error:
             self.flow.sessions.report_fault(error, "end")

@@ -17,6 +17,7 @@ costs one read per rerun and the occasional write.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -25,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import LogoutTokenReplayed
 from .events import log_event
 from .identity import Identity, SessionStatus, User
 from .secret import Secret
@@ -264,19 +266,26 @@ class Sessions:
         """Back-channel logout: end the sessions a validated ``logout_token`` names (by the
         provider's ``sid``, else every session of ``sub``); 0 when its ``jti`` was seen before.
 
-        Raises ``ValueError`` for a replayed token and ``StoreUnavailable`` on faults.
+        Raises ``LogoutTokenReplayed`` for a replayed token and ``StoreUnavailable`` on faults.
         """
         if self.store is None:
             return 0
-        if not self.store.claim_once(f"logout-token:{provider}:{jti}", until):
-            raise ValueError("logout token already used (jti seen before)")
+        key = f"logout-token:{provider}:{jti}"
+        if not self.store.claim_once(key, until):
+            raise LogoutTokenReplayed("logout token already used (jti seen before)")
         now = self._clock()
-        if sid is not None:
-            ended = self.store.end_by_provider_sid(provider, sid, BACKCHANNEL, now)
-        elif sub is not None:
-            ended = self.store.end_all_for_user(provider, sub, BACKCHANNEL, now)
-        else:
-            ended = []
+        try:
+            if sid is not None:
+                ended = self.store.end_by_provider_sid(provider, sid, BACKCHANNEL, now)
+            elif sub is not None:
+                ended = self.store.end_all_for_user(provider, sub, BACKCHANNEL, now)
+            else:
+                ended = []
+        except StoreUnavailable:
+            # Nothing was ended: the provider's retry with the same token must not count as a replay.
+            with contextlib.suppress(StoreUnavailable):
+                self.store.release(key)
+            raise
         self._log_end(BACKCHANNEL, provider, sub, len(ended), provider_sid_given=sid is not None)
         return len(ended)
 

@@ -6,11 +6,15 @@
 
 Runs the fuzz targets of ``tests/fuzz/harness.py`` (the same strategies and
 invariants as ``tests/fuzz``, with a larger budget) against two local OpenID
-providers on 127.0.0.1; all app traffic stays in this process. Instead of
-stopping at the first failure like the tests, it counts every case: per
-target, per status code, per broken invariant, and shows the first few
-reproducers of each. Exit status: 0 clean, 1 an invariant failed, 2 the time
-budget ran out first.
+providers on 127.0.0.1; all app traffic stays in this process. The targets
+cover ``/auth/login``, the callbacks, ``/auth/logout`` and
+``/auth/backchannel-logout`` (``--target`` lists them). Instead of stopping at
+the first failure like the tests, it counts every case: per target, per status
+code, per outcome a target notes (for ``backchannel``: each refusal's
+``error_description``, how the harness judged each provider-built token, the
+watched sessions genuine tokens ended), per broken invariant, and shows the
+first few reproducers of each. Exit status: 0 clean, 1 an invariant failed, 2
+the time budget ran out first.
 
 A target runs in chunks, each a fresh hypothesis run with its own seed
 (printed), so progress shows as it goes and the time budget is checked often.
@@ -43,6 +47,7 @@ class FuzzStats:
     cases: Counter[str] = field(default_factory=Counter)
     statuses: Counter[int] = field(default_factory=Counter)
     target_statuses: dict[str, Counter[str]] = field(default_factory=dict)
+    target_notes: dict[str, Counter[str]] = field(default_factory=dict)
     seconds: Counter[str] = field(default_factory=Counter)
     violations: Counter[str] = field(default_factory=Counter)
     verify_calls: int = 0
@@ -55,6 +60,8 @@ class FuzzStats:
         self.target_statuses.setdefault(verdict.target, Counter()).update(
             f"{route} {status}" for route, status in verdict.responses
         )
+        if verdict.notes:
+            self.target_notes.setdefault(verdict.target, Counter()).update(verdict.notes)
         for violation in verdict.violations:
             self.violations[violation.kind] += 1
             found = self.reproducers.setdefault(violation.kind, {})
@@ -130,6 +137,10 @@ def report(stats: FuzzStats, elapsed: float) -> None:
         print(f"  {status}: {count}")
     for name, counts in stats.target_statuses.items():
         print(f"  {name:20} " + ", ".join(f"{key}: {n}" for key, n in sorted(counts.items())))
+    for name, notes in stats.target_notes.items():
+        print(f"\n== outcomes: {name}")
+        for note, count in notes.most_common():
+            print(f"  {count:7d}  {note}")
     print("\n== invariants")
     print(
         f"  5xx responses:                      {stats.server_errors} "
@@ -141,6 +152,10 @@ def report(stats: FuzzStats, elapsed: float) -> None:
     print(f"  exceptions raised (500s in prod.):  {stats.violations[harness.RAISED]}")
     print(f"  open redirects:                     {stats.violations[harness.OPEN_REDIRECT]}")
     print(f"  statuses outside the contract:      {stats.violations[harness.UNEXPECTED_STATUS]}")
+    print(f"  logout tokens wrongly accepted:     {stats.violations[harness.LOGOUT_ACCEPTED]}")
+    print(f"  sessions ended, no genuine token:   {stats.violations[harness.SESSION_ENDED]}")
+    print(f"  accepted logout tokens not obeyed:  {stats.violations[harness.LOGOUT_IGNORED]}")
+    print(f"  error_description not fixed:        {stats.violations[harness.NOT_FIXED]}")
     print(
         f"  forged log lines / tracebacks:      {stats.violations[harness.LOG_FORGING]} / "
         f"{stats.violations[harness.TRACEBACK_LOGGED]}"

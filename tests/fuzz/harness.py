@@ -11,7 +11,10 @@ same things. From here they get:
   query strings on ``/auth/login`` and the callbacks; (b) forged session
   cookies; (c) forged transaction cookies named after the callback's state;
   (d) a real sign-in whose provider answer (code, iss, error...) is fuzzed;
-  (e) strange Host headers; (f) a real sign-in with a fuzzed ``next``.
+  (e) strange Host headers; (f) a real sign-in with a fuzzed ``next``;
+  (g) fuzzed POSTs to ``/auth/backchannel-logout``: raw bodies, forms with any
+  number of ``logout_token`` fields, and logout tokens built by a provider of
+  the stack with fuzzed claims, headers and keys (genuine ones included).
 
 Nothing here asserts: a runner records every broken invariant in the verdict;
 the tests assert it is empty and the script counts them. The invariants, for
@@ -31,29 +34,53 @@ Session cookies are also checked directly: ``auth.sessions.cookie.verify(value)`
 never raises, and returns None for every forged value: anything but the
 genuine cookie, or a payload signed exactly as the app signs that still names a
 configured provider and its issuer.
+
+Back-channel logout (g) is a server-to-server JSON API, so it has its own
+response invariants: 200 or 400 only; every answer ``Cache-Control: no-store``;
+a 200 has an empty body; a 400 is JSON whose ``error`` is ``invalid_request`` or
+``temporarily_unavailable`` and whose ``error_description`` is one of the fixed
+messages (``BACKCHANNEL_MESSAGES``) and quotes no fuzzed input; no Set-Cookie
+at all. And what it does: a 200 only for a token the case built with the
+provider's own key and claims ``judge_logout_token`` finds valid (a valid one
+sent alone in a form is answered 200); a replayed ``jti`` never again; and a
+genuine session at each provider (``BackchannelState.watched``) stays live
+unless a 200 answered a genuine token naming its ``sid`` (or its ``sub`` with
+no ``sid``), which must end it.
+
+The stack keeps its sessions in SQLite, the app's default store, in a
+temporary directory: nothing a run writes outlives it or touches the working
+directory.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
+import hmac
 import html
+import json
 import logging
+import math
 import os
 import re
 import secrets
 import string
+import tempfile
+import time
 import traceback
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qs, quote, quote_plus, urlsplit
+from typing import Any, cast
+from urllib.parse import parse_qs, parse_qsl, quote, quote_plus, urlsplit
 
 import httpx
 import requests
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from itsdangerous import BadData, URLSafeTimedSerializer
@@ -65,8 +92,10 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
+from joserfc.jwk import OctKey, RSAKey
+
 from auth import Auth, User, load_settings
-from tests.support.provider import LocalProvider, ProviderUser
+from tests.support.provider import LocalProvider, ProviderUser, generate_signing_key
 
 # The cookies' wire format, written out rather than imported: the harness forges cookies
 # from what the app sends, and ``FuzzStack.prepare`` checks these still match it.
@@ -81,6 +110,7 @@ CLIENT_SECRET = "s3cret"
 LOGIN_PATH = "/auth/login"
 LOGOUT_PATH = "/auth/logout"
 LEGACY_CALLBACK = "/auth/callback"
+BACKCHANNEL_PATH = "/auth/backchannel-logout"
 DEFAULT_EXAMPLES = 150
 # Servers refuse longer request lines and headers (Tornado, under Streamlit, at 64 KiB)
 # and httpx will not send a query over 64 KiB, which its re-escaping of characters left
@@ -105,7 +135,14 @@ CALLBACK_STATUSES = frozenset({400, 403, 404, 429, 503})
 LOGOUT_STATUSES = frozenset({200, 303, 503})
 # A request for another host is sent to the canonical one, or refused.
 HOST_STATUSES = frozenset({302, 303, 400, 403, 404, 421, 429, 503})
-ROUTE_STATUSES = {"login": LOGIN_STATUSES, "callback": CALLBACK_STATUSES, "logout": LOGOUT_STATUSES}
+# Back-Channel Logout 1.0 §2.8: 200 when the logout succeeded, 400 for anything else (busy included).
+BACKCHANNEL_STATUSES = frozenset({200, 400})
+ROUTE_STATUSES = {
+    "login": LOGIN_STATUSES,
+    "callback": CALLBACK_STATUSES,
+    "logout": LOGOUT_STATUSES,
+    "backchannel": BACKCHANNEL_STATUSES,
+}
 
 # Violation kinds.
 SERVER_ERROR = "server_error"
@@ -117,6 +154,10 @@ LOG_FORGING = "log_line_break"
 TRACEBACK_LOGGED = "traceback_logged"
 RAISED = "exception"
 VERIFY_ACCEPTED = "verify_accepted_fuzzed_value"
+LOGOUT_ACCEPTED = "logout_token_wrongly_accepted"
+SESSION_ENDED = "session_ended_without_genuine_token"
+LOGOUT_IGNORED = "logout_token_accepted_but_session_live"
+NOT_FIXED = "error_description_not_fixed"
 
 
 PROJECT_ROOT = str(Path(__file__).resolve().parents[2])
@@ -217,6 +258,8 @@ class FuzzStack:
     baseline: str = ""
     valid_session: str = ""
     session_payload: Any = None
+    #: target (g)'s watched sessions, claimed ``jti`` values and keys, made on first use
+    backchannel: BackchannelState | None = None
 
     def __repr__(self) -> str:
         return f"FuzzStack(callback_paths={self.callback_paths})"
@@ -256,11 +299,13 @@ class FuzzStack:
         return {name: frozenset({provider.issuer}) for name, provider in self.providers.items()}
 
     def path_for(self, route: str) -> str:
-        """``login``, ``logout``, ``callback:<provider>`` or ``callback:legacy`` as a path."""
+        """``login``, ``logout``, ``backchannel``, ``callback:<provider>`` or ``callback:legacy`` as a path."""
         if route == "login":
             return LOGIN_PATH
         if route == "logout":
             return LOGOUT_PATH
+        if route == "backchannel":
+            return BACKCHANNEL_PATH
         target = route.removeprefix("callback:")
         return LEGACY_CALLBACK if target == "legacy" else self.callback_paths[target]
 
@@ -365,11 +410,15 @@ def provider_users() -> list[ProviderUser]:
     ]
 
 
-def fuzz_environment(providers: Mapping[str, LocalProvider], cookie_secret: str) -> dict[str, str]:
-    """Two generic providers, a fresh secret, and no rate limit.
+def fuzz_environment(
+    providers: Mapping[str, LocalProvider], cookie_secret: str, store_dir: str | None = None
+) -> dict[str, str]:
+    """Two generic providers, a fresh secret, no rate limit, and the sessions in ``store_dir``.
 
     ``AUTH_RATE_LIMIT=off`` because thousands of requests from one address are
-    the point here; an app without that setting only warns about it.
+    the point here; an app without that setting only warns about it. The store
+    is SQLite, the app's default, but in ``store_dir`` (absolute) rather than in
+    the working directory, where every run would share one database.
     """
     env = {
         "AUTH_PROVIDERS": ",".join(providers),
@@ -378,6 +427,8 @@ def fuzz_environment(providers: Mapping[str, LocalProvider], cookie_secret: str)
         "AUTH_HTTP_TIMEOUT": "2s",
         "AUTH_RATE_LIMIT": "off",
     }
+    if store_dir is not None:
+        env["AUTH_STORE"] = f"sqlite:///{Path(store_dir).resolve() / 'sessions.db'}"
     for name, provider in providers.items():
         prefix = f"AUTH_{name.upper()}_"
         env |= {
@@ -392,28 +443,37 @@ def fuzz_environment(providers: Mapping[str, LocalProvider], cookie_secret: str)
 def running_stack() -> Iterator[FuzzStack]:
     """Providers started, the app built and prepared; everything stopped afterwards."""
     providers: dict[str, LocalProvider] = {}
-    try:
-        for name in PROVIDERS:
-            providers[name] = LocalProvider(
-                users=provider_users(), client_id=CLIENT_ID, client_secret=CLIENT_SECRET
-            ).start()
-        cookie_secret = secrets.token_urlsafe(32)
-        auth = Auth(load_settings(fuzz_environment(providers, cookie_secret), base_path=""))
-        app = Starlette(routes=auth.routes)
-        with (
-            TestClient(app, base_url=PUBLIC_URL, follow_redirects=False, raise_server_exceptions=True) as client,
-            capture_auth_logs() as logs,
-            requests.Session() as browser,
-        ):
-            browser.trust_env = False  # the providers are on 127.0.0.1: never through a proxy
-            stack = FuzzStack(
-                providers=providers, auth=auth, client=client, cookie_secret=cookie_secret, logs=logs, browser=browser
-            )
-            stack.prepare()
-            yield stack
-    finally:
-        for provider in providers.values():
-            provider.stop()
+    auth: Auth | None = None
+    with tempfile.TemporaryDirectory(prefix="fuzz-auth-") as store_dir:
+        try:
+            for name in PROVIDERS:
+                providers[name] = LocalProvider(
+                    users=provider_users(), client_id=CLIENT_ID, client_secret=CLIENT_SECRET
+                ).start()
+            cookie_secret = secrets.token_urlsafe(32)
+            auth = Auth(load_settings(fuzz_environment(providers, cookie_secret, store_dir), base_path=""))
+            app = Starlette(routes=auth.routes)
+            with (
+                TestClient(app, base_url=PUBLIC_URL, follow_redirects=False, raise_server_exceptions=True) as client,
+                capture_auth_logs() as logs,
+                requests.Session() as browser,
+            ):
+                browser.trust_env = False  # the providers are on 127.0.0.1: never through a proxy
+                stack = FuzzStack(
+                    providers=providers,
+                    auth=auth,
+                    client=client,
+                    cookie_secret=cookie_secret,
+                    logs=logs,
+                    browser=browser,
+                )
+                stack.prepare()
+                yield stack
+        finally:
+            if auth is not None:
+                auth.sessions.close()
+            for provider in providers.values():
+                provider.stop()
 
 
 # ---------------------------------------------------------------- cookies and signing
@@ -475,6 +535,8 @@ class Verdict:
     responses: list[tuple[str, int]] = field(default_factory=list)
     violations: list[Violation] = field(default_factory=list)
     verify_calls: int = 0
+    #: what happened, in a few words, for the long run's counts (how deep cases got)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -822,8 +884,11 @@ def query_garbage() -> st.SearchStrategy[str]:
     return st.lists(token, max_size=5).map("".join)
 
 
-def encode_query(pairs: Sequence[tuple[str, str]], encoding: str, garbage: str = "") -> bytes:
-    """A query string: pairs percent-encoded (``loose`` leaves markup characters raw), then garbage."""
+def encode_query(
+    pairs: Sequence[tuple[str, str]], encoding: str, garbage: str = "", limit: int | None = MAX_QUERY_BYTES
+) -> bytes:
+    """A query string (or form body): pairs percent-encoded (``loose`` leaves markup characters
+    raw), then garbage; cut to ``limit`` bytes unless it is None."""
     if encoding == "plus":
         parts = [f"{quote_plus(k, safe='')}={quote_plus(v, safe='')}" for k, v in pairs]
     else:
@@ -831,7 +896,8 @@ def encode_query(pairs: Sequence[tuple[str, str]], encoding: str, garbage: str =
         parts = [f"{quote(k, safe=safe)}={quote(v, safe=safe)}" for k, v in pairs]
     if garbage:
         parts.append(garbage)
-    return "&".join(parts).encode("ascii")[:MAX_QUERY_BYTES]
+    encoded = "&".join(parts).encode("ascii")
+    return encoded if limit is None else encoded[:limit]
 
 
 @dataclass(frozen=True)
@@ -1432,6 +1498,876 @@ def run_next_redirect(stack: FuzzStack, case: NextRedirectCase, verdict: Verdict
     )
 
 
+# ---------------------------------------------------------------- target (g): back-channel logout
+
+FORM_TYPE = "application/x-www-form-urlencoded"
+CONTENT_TYPES = (
+    FORM_TYPE,
+    FORM_TYPE,
+    FORM_TYPE,
+    f"{FORM_TYPE}; charset=utf-8",
+    None,
+    "application/json",
+    "multipart/form-data; boundary=x",
+    "text/plain; charset=utf-16",
+)
+BACKCHANNEL_ERRORS = frozenset({"invalid_request", "temporarily_unavailable"})
+#: the route's limit on the body (Back-Channel Logout asks for a form of one short JWT)
+MAX_BACKCHANNEL_BODY = 64 * 1024
+#: the validator's limit on the token itself
+MAX_LOGOUT_TOKEN_CHARS = 16 * 1024
+BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+LOGOUT_TOKEN_TYPES = frozenset({"jwt", "logout+jwt", "application/jwt", "application/logout+jwt"})
+LOGOUT_LEEWAY = 60.0
+LOGOUT_MAX_AGE = 600.0
+#: times this close to a limit of the validator (leeway, max age, a claimed jti's expiry)
+#: may fall either side of it by the time the request is handled: no expectation there
+TIME_MARGIN = 10.0
+#: a watched session older than this is replaced before the idle timeout (600 s) could end it
+WATCHED_MAX_AGE = 120.0
+# Every error_description the route may send: the route's own and the validator's
+# (``auth.logout_token.InvalidLogoutToken``); a LocalProvider advertises RS256 only.
+BACKCHANNEL_MESSAGES = frozenset(
+    {
+        "request body too large",
+        "exactly one logout_token is required",
+        "logout token already used (jti seen before)",
+        "session store unavailable",
+        "Sign-in is busy right now. Please try again in a moment.",
+        "logout token is too large",
+        "logout token is not a well-formed JWT",
+        "logout token issuer is not a configured provider",
+        "unsigned logout token (alg none)",
+        "logout token algorithm is not allowed (allowed: RS256)",
+        "logout token typ is neither JWT nor logout+jwt",
+        "logout token header has crit, which this client does not support",
+        "the provider's keys could not be fetched",
+        "no key in the provider's JWKS matches the logout token's kid",
+        "logout token signature is invalid",
+        "logout token could not be verified",
+        "logout token issuer is not the provider's issuer",
+        "logout token audience does not include this client",
+        "logout token has no valid iat",
+        "logout token was issued in the future (check the clocks)",
+        "logout token was issued too long ago",
+        "logout token exp is not a number",
+        "logout token has expired",
+        "logout token has no valid jti",
+        "logout token jti is too long",
+        "logout token has no valid events claim",
+        "logout token events claim lacks the back-channel logout event",
+        "logout token back-channel logout event is not a JSON object",
+        "logout token has neither sub nor sid",
+        "logout token sub is not a non-empty string",
+        "logout token sid is not a non-empty string",
+        "logout token contains a nonce",
+    }
+)
+KNOWN_BACKCHANNEL_TEXT = "\n".join(sorted(BACKCHANNEL_MESSAGES | BACKCHANNEL_ERRORS))
+#: a window of an unknown error_description this long found in a fuzzed input is a reflection
+DESCRIPTION_WINDOW = 12
+#: jti values several cases share, so that some tokens are replays of earlier ones
+REPLAY_JTIS = ("replayed-jti-1", "replayed-jti-2")
+# Lone surrogates: valid JSON escapes (``"\ud800"``), but no UTF-8 encoding.
+SURROGATES = ("\ud800", "a\udfffb", "\udc80\udc80")
+ABSENT = "@absent"  # a claim or header parameter left out
+BACKCHANNEL_KEYS = (
+    "logout_token",
+    "logout_token ",
+    "Logout_Token",
+    "logout_token[]",
+    "logout-token",
+    "token",
+    "sid",
+    "state",
+)
+BODY_GARBAGE = (*GARBAGE_TOKENS, "logout_token=", "logout_token", "%6Cogout_token=x", "logout_token=e30.e30.e30", "&=&")
+SIGNERS = ("own", "other_provider", "foreign", "client_secret_hs256", "unsigned")
+# Who the token names, before claim edits: the watched session of the token's provider
+# (by sid and sub, sid alone, or its sub: every session of the user), the other provider's
+# watched session, its sid with another sub, or nobody; or ``TokenSpec.odd`` as the sid,
+# the sub or the jti (of a token naming the watched session) of an otherwise genuine token.
+SUBJECTS = (
+    "watched",
+    "watched_sid",
+    "watched_sub",
+    "other_provider_sid",
+    "sid_other_sub",
+    "nobody",
+    "odd_sid",
+    "odd_sub",
+    "odd_jti",
+)
+
+
+@dataclass(frozen=True)
+class FromNow:
+    """A time claim ``seconds`` from when the token is built (a float unless ``integer``)."""
+
+    seconds: float
+    integer: bool = True
+
+
+@dataclass(frozen=True)
+class FieldEdit:
+    """Set the claim or header parameter ``name`` to ``value`` (``ABSENT``: leave it out).
+
+    Values may name things known once the stack runs: ``"@issuer:<provider>"`` (with
+    a trailing ``/`` for a near miss), ``"@sid:<provider>"`` (its watched session's
+    sid), ``"@kid:<provider>"`` (its current key id), ``"@jwk:foreign"`` (the public
+    key of a key no provider has) and ``FromNow``.
+    """
+
+    name: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class TokenSpec:
+    """A logout token built by ``provider`` (``LocalProvider.logout_token``) for ``subject``
+    (one of ``SUBJECTS``; ``odd`` is the odd value of the ``odd_*`` ones), then edited,
+    signed by ``signer`` (one of ``SIGNERS``) and maybe mutated. Only an unmutated
+    ``own``-signed token with valid claims is genuine."""
+
+    provider: str
+    subject: str
+    signer: str
+    odd: str = ""
+    claim_edits: tuple[FieldEdit, ...] = ()
+    header_edits: tuple[FieldEdit, ...] = ()
+    mutation: Mutation | None = None
+
+
+TOKEN = "@token"  # a form value replaced by the case's token
+
+
+@dataclass(frozen=True)
+class BackchannelCase:
+    """Target (g): one POST to ``/auth/backchannel-logout`` (twice when ``repeat``).
+
+    ``kind``: ``raw`` sends ``raw`` as the body; ``form`` and ``token`` send ``pairs``
+    form-encoded (``TOKEN`` values replaced by the token ``token`` describes), then
+    ``garbage``, padded with a last field to ``pad_to`` bytes.
+    """
+
+    kind: str
+    raw: bytes = b""
+    pairs: tuple[tuple[str, str], ...] = ()
+    encoding: str = "quote"
+    garbage: str = ""
+    token: TokenSpec | None = None
+    pad_to: int | None = None
+    content_type: str | None = FORM_TYPE
+    repeat: bool = False
+
+
+def jws_shaped() -> st.SearchStrategy[str]:
+    """Dot-separated segments: base64url, base64url JSON, or anything."""
+    segment = evenly(
+        st.text(URLSAFE, max_size=40),
+        json_values().map(lambda value: b64url(json.dumps(value).encode())),
+        fuzz_text(),
+    )
+    return st.lists(segment, min_size=1, max_size=5).map(".".join)
+
+
+def huge_bytes() -> st.SearchStrategy[bytes]:
+    """Bodies at and past the route's limit, built by repetition."""
+    unit = st.one_of(st.binary(min_size=1, max_size=8), st.sampled_from((b"logout_token=", b"&", b"a=b&", b"%")))
+    sizes = st.sampled_from((MAX_BACKCHANNEL_BODY - 1, MAX_BACKCHANNEL_BODY, MAX_BACKCHANNEL_BODY + 1, 200_000))
+    return st.builds(lambda part, size: (part * (size // len(part) + 1))[:size], unit, sizes)
+
+
+def raw_bodies() -> st.SearchStrategy[bytes]:
+    return evenly(
+        st.binary(max_size=256),
+        fuzz_text().map(lambda text: text.encode("utf-8", "surrogatepass")),
+        jws_shaped().map(lambda text: b"logout_token=" + text.encode("utf-8")),
+        st.binary(max_size=64).map(lambda data: b"logout_token=" + data),
+        huge_bytes(),
+    )
+
+
+def body_garbage() -> st.SearchStrategy[str]:
+    token = st.one_of(st.sampled_from(BODY_GARBAGE), st.text(QUERY_PRINTABLE, max_size=6))
+    return st.lists(token, min_size=1, max_size=4).map("".join)
+
+
+def token_values() -> st.SearchStrategy[str]:
+    """What a ``logout_token`` field of a form case holds: anything, or JWS-shaped."""
+    return evenly(fuzz_text(), jws_shaped(), st.sampled_from(("", "null", "e30.e30.e30", "..", "e30.e30.")))
+
+
+SHORT_TEXT = st.one_of(st.text(max_size=12), st.sampled_from(NASTY), st.sampled_from(SURROGATES))
+NUMBERS = st.one_of(
+    st.integers(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([10**400, -(10**400), 2**63, True, False, 0, -0.0, 1e308, "1700000000"]),
+)
+EVENTS = st.one_of(
+    st.sampled_from(
+        [
+            {BACKCHANNEL_EVENT: {}},
+            {BACKCHANNEL_EVENT: []},
+            {BACKCHANNEL_EVENT: {"extra": 1}},
+            {BACKCHANNEL_EVENT + "/": {}},
+            {BACKCHANNEL_EVENT: {}, "urn:other": {}},
+            [BACKCHANNEL_EVENT],
+            BACKCHANNEL_EVENT,
+        ]
+    ),
+    st.dictionaries(st.sampled_from([BACKCHANNEL_EVENT, "x"]), json_values(), max_size=2),
+)
+# What each claim may become besides ABSENT and anything at all.
+CLAIM_CHOICES: dict[str, st.SearchStrategy[Any]] = {
+    "iss": st.sampled_from(
+        ["@issuer:alpha", "@issuer:beta", "@issuer:alpha/", "https://evil.example", ["@issuer:alpha"], ""]
+    ),
+    "aud": st.sampled_from([CLIENT_ID, [CLIENT_ID], ["other", CLIENT_ID], ["other"], [], "App", "app ", 5, [5]]),
+    "sub": st.one_of(st.sampled_from(["alice", "bob", "", 5, ["alice"], "ALICE", "alice\x00"]), SHORT_TEXT),
+    "sid": st.one_of(st.sampled_from(["@sid:alpha", "@sid:beta", "", 5, ["@sid:alpha"]]), SHORT_TEXT),
+    "iat": st.one_of(
+        st.sampled_from(
+            [FromNow(-5), FromNow(-5.5, False), FromNow(-300), FromNow(-550), FromNow(30), FromNow(-800), FromNow(600)]
+        ),
+        NUMBERS,
+    ),
+    "exp": st.one_of(
+        st.sampled_from([FromNow(120), FromNow(-30), FromNow(-300), FromNow(10**6), FromNow(90.25, False)]), NUMBERS
+    ),
+    "jti": st.one_of(
+        st.sampled_from(["", 7, "j" * 256, "j" * 257, *REPLAY_JTIS]), SHORT_TEXT, st.text(min_size=1, max_size=300)
+    ),
+    "events": EVENTS,
+    "nonce": st.sampled_from(["n-1", "", 0]),
+}
+# Header values stay short: joserfc refuses a header segment over 512 bytes before any other check.
+HEADER_CHOICES: dict[str, st.SearchStrategy[Any]] = {
+    "alg": st.sampled_from(["RS256", "none", "None", "HS256", "RS512", "PS256", "ES256", "", 5]),
+    "kid": st.one_of(st.sampled_from(["@kid:alpha", "@kid:beta", "unknown-kid", "", 5, ["@kid:alpha"]]), SHORT_TEXT),
+    "typ": st.one_of(
+        st.sampled_from(["JWT", "jwt", "logout+jwt", "application/logout+jwt", "LOGOUT+JWT", "at+jwt", "JOSE", 5]),
+        SHORT_TEXT,
+    ),
+    "crit": st.sampled_from([["b64"], [], "b64", [["b64"]], ["exp"]]),
+    "b64": st.sampled_from([False, True, "false"]),
+    "jwk": st.just("@jwk:foreign"),
+    "jku": st.sampled_from(["https://evil.example/jwks.json", ""]),
+}
+
+
+def field_edits(
+    choices: Mapping[str, st.SearchStrategy[Any]], anything: st.SearchStrategy[Any], max_size: int
+) -> st.SearchStrategy[tuple[FieldEdit, ...]]:
+    """1 to ``max_size`` edits, mostly of the fields ``choices`` names, else of any name."""
+    known = st.sampled_from(sorted(choices)).flatmap(
+        lambda name: st.builds(FieldEdit, st.just(name), evenly(choices[name], st.just(ABSENT), anything))
+    )
+    other = st.builds(FieldEdit, SHORT_TEXT, json_values())
+    return st.lists(evenly(known, known, known, other), min_size=1, max_size=max_size).map(tuple)
+
+
+def token_specs() -> st.SearchStrategy[TokenSpec]:
+    """About a third genuine (own key, no edits, no mutation), the rest forged or garbled."""
+    return st.builds(
+        TokenSpec,
+        provider=st.sampled_from(PROVIDERS),
+        subject=st.sampled_from(SUBJECTS),
+        odd=evenly(SHORT_TEXT, fuzz_text(), st.sampled_from(SURROGATES)),
+        signer=evenly(st.just("own"), st.just("own"), st.just("own"), st.sampled_from(SIGNERS[1:])),
+        claim_edits=evenly(
+            st.just(()), st.just(()), field_edits(CLAIM_CHOICES, st.one_of(json_values(), fuzz_text()), 3)
+        ),
+        header_edits=evenly(
+            st.just(()), st.just(()), st.just(()), field_edits(HEADER_CHOICES, st.one_of(json_values(), SHORT_TEXT), 2)
+        ),
+        mutation=evenly(st.none(), st.none(), st.none(), mutations()),
+    )
+
+
+@st.composite
+def backchannel_cases(draw: st.DrawFn) -> BackchannelCase:
+    """Raw bodies; forms with 0-3 fuzzed ``logout_token`` fields among others; and (half the
+    cases) forms around a provider-built token, most often alone, sometimes repeated,
+    padded to the body limit or sent twice."""
+    kind = draw(st.sampled_from(("raw", "form", "token", "token")))
+    content_type = draw(st.sampled_from(CONTENT_TYPES))
+    if kind == "raw":
+        return BackchannelCase("raw", raw=draw(raw_bodies()), content_type=content_type)
+    others = draw(st.lists(pair_strategy(BACKCHANNEL_KEYS), max_size=3))
+    encoding = draw(st.sampled_from(ENCODINGS))
+    if kind == "form":
+        tokens = draw(st.lists(st.tuples(st.just("logout_token"), token_values()), max_size=3))
+        return BackchannelCase(
+            "form",
+            pairs=tuple(draw(st.permutations(tokens + others))),
+            encoding=encoding,
+            garbage=draw(evenly(st.just(""), body_garbage())),
+            content_type=content_type,
+        )
+    extra = draw(
+        evenly(
+            st.just([]),
+            st.just([]),
+            st.lists(evenly(st.just(TOKEN), st.just(""), token_values()), min_size=1, max_size=2),
+        )
+    )
+    pairs = [("logout_token", TOKEN), *(("logout_token", value) for value in extra)]
+    pairs += others if draw(st.booleans()) else []
+    return BackchannelCase(
+        "token",
+        pairs=tuple(draw(st.permutations(pairs))),
+        encoding=encoding,
+        garbage=draw(evenly(st.just(""), st.just(""), st.just(""), body_garbage())),
+        token=draw(token_specs()),
+        pad_to=draw(st.sampled_from((None,) * 8 + (MAX_BACKCHANNEL_BODY, MAX_BACKCHANNEL_BODY + 1))),
+        content_type=content_type,
+        repeat=draw(st.sampled_from((False, False, False, True))),
+    )
+
+
+# -- the stack's side: watched sessions, claimed jti values, keys
+
+
+@dataclass
+class Watched:
+    """A genuine session at ``provider``, signed in through the app, that a case may end
+    only with a genuine logout token naming it."""
+
+    provider: str
+    value: str  # the session cookie
+    sub: str
+    sid: str  # the provider's session id, as the app stored it
+    signed_in: float  # time.monotonic()
+    ended: bool = False
+
+
+@dataclass(repr=False)
+class BackchannelState:
+    """What target (g) keeps between cases: one watched session per provider, every
+    ``(provider, jti)`` the app claimed (until when, and whether surely), and a key
+    no provider has."""
+
+    foreign_key: RSAKey
+    watched: dict[str, Watched] = field(default_factory=dict)
+    claimed: dict[tuple[str, str], tuple[float, bool]] = field(default_factory=dict)
+
+
+def backchannel_state(stack: FuzzStack) -> BackchannelState:
+    if stack.backchannel is None:
+        stack.backchannel = BackchannelState(foreign_key=generate_signing_key("fuzz-foreign"))
+    return stack.backchannel
+
+
+def watch(stack: FuzzStack, provider: str) -> Watched:
+    """A fresh genuine session at ``provider`` (a new provider session, so a new ``sid``)."""
+    value = stack.sign_in(provider)
+    user = stack.auth.sessions.cookie.verify(value)
+    store = stack.auth.sessions.store
+    record = store.get(user.session_id) if store is not None and user is not None and user.session_id else None
+    if record is None or not record.provider_sid:
+        raise HarnessError(f"a genuine {provider} session has no store record with the provider's sid")
+    return Watched(provider, value, record.sub, record.provider_sid, time.monotonic())
+
+
+def is_live(stack: FuzzStack, watched: Watched) -> bool:
+    return stack.auth.sessions.check(watched.value, activity=False).user is not None
+
+
+def refresh_watched(stack: FuzzStack, state: BackchannelState) -> None:
+    """Replace each watched session that a genuine token ended (or that is old enough for the
+    idle timeout to approach), so that every request is checked against a live one."""
+    for name in PROVIDERS:
+        current = state.watched.get(name)
+        if (
+            current is None
+            or current.ended
+            or time.monotonic() - current.signed_in > WATCHED_MAX_AGE
+            or not is_live(stack, current)
+        ):
+            state.watched[name] = watch(stack, name)
+
+
+def other_provider(name: str) -> str:
+    return next(other for other in PROVIDERS if other != name)
+
+
+# -- building tokens
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_json(segment: str) -> Any:
+    """The JSON in a base64url segment; ValueError when there is none."""
+    try:
+        return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (binascii.Error, UnicodeError) as error:
+        raise ValueError(str(error)) from None
+
+
+def resolve_special(value: Any, stack: FuzzStack, state: BackchannelState) -> Any:
+    """``FieldEdit`` values with what they stand for (see there)."""
+    if isinstance(value, FromNow):
+        at = time.time() + value.seconds
+        return int(at) if value.integer else at
+    if isinstance(value, list):
+        return [resolve_special(item, stack, state) for item in value]
+    if isinstance(value, dict):
+        return {key: resolve_special(item, stack, state) for key, item in value.items()}
+    if not isinstance(value, str) or not value.startswith("@"):
+        return value
+    kind, _, name = value.partition(":")
+    bare = name.rstrip("/")
+    if kind == "@issuer" and bare in stack.providers:
+        return stack.providers[bare].issuer + name[len(bare) :]
+    if kind == "@sid" and name in state.watched:
+        return state.watched[name].sid
+    if kind == "@kid" and name in stack.providers:
+        return stack.providers[name].current_kid
+    if value == "@jwk:foreign":
+        return state.foreign_key.as_dict(private=False)
+    return value
+
+
+def strings_in(value: Any) -> Iterator[str]:
+    """Every string in a JSON-like value, keys included."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list):
+        for item in value:
+            yield from strings_in(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from strings_in(key)
+            yield from strings_in(item)
+
+
+@dataclass(frozen=True)
+class BuiltToken:
+    """A case's logout token: ``token`` as built and signed, ``sent`` after the mutation;
+    ``header`` and ``claims`` as serialized (read back), unless not ``readable``."""
+
+    provider: str
+    signer: str
+    token: str
+    sent: str
+    header: Any
+    claims: Any
+    readable: bool
+    strings: tuple[str, ...]
+
+
+def subject_of(spec: TokenSpec, state: BackchannelState) -> tuple[str | None, str | None]:
+    own, other = state.watched[spec.provider], state.watched[other_provider(spec.provider)]
+    return {
+        "watched": (own.sub, own.sid),
+        "watched_sid": (None, own.sid),
+        "watched_sub": (own.sub, None),
+        "other_provider_sid": (other.sub, other.sid),
+        "sid_other_sub": ("mallory", own.sid),
+        "nobody": ("nobody", secrets.token_hex(8)),
+        "odd_sid": (None, spec.odd),
+        "odd_sub": (spec.odd, None),
+        "odd_jti": (own.sub, own.sid),
+    }[spec.subject]
+
+
+def signer_key(stack: FuzzStack, state: BackchannelState, spec: TokenSpec) -> RSAKey | OctKey | None:
+    if spec.signer == "other_provider":
+        return stack.providers[other_provider(spec.provider)].signing_key
+    if spec.signer == "foreign":
+        return state.foreign_key
+    if spec.signer == "client_secret_hs256":  # the alg-confusion classic: HMAC with the client secret
+        return OctKey.import_key(CLIENT_SECRET)
+    return None  # own (the provider's current key), unsigned (no key at all)
+
+
+def sign_anyway(
+    provider: LocalProvider,
+    sub: str | None,
+    sid: str | None,
+    claims: dict[str, Any],
+    header_override: dict[str, Any],
+    key: RSAKey | OctKey | None,
+) -> str:
+    """The token ``LocalProvider.logout_token`` would make, for headers joserfc will not sign
+    (an ``alg`` for another key type, a ``kid`` that is no string...): the same claims, the
+    header serialized as it is, signed RS256 (HS256 with an ``OctKey``) whatever it says."""
+    plain = provider.logout_token(sub=sub, sid=sid, claims_override=claims)
+    header = b64url_json(plain.split(".")[0])
+    if key is not None and getattr(key, "kid", None):
+        header["kid"] = key.kid
+    header = {name: value for name, value in {**header, **header_override}.items() if value is not None}
+    signing_input = f"{b64url(json.dumps(header).encode())}.{plain.split('.')[1]}"
+    if header.get("alg") == "none":
+        return f"{signing_input}."
+    if isinstance(key, OctKey):
+        signature = hmac.new(CLIENT_SECRET.encode(), signing_input.encode("ascii"), hashlib.sha256).digest()
+    else:
+        private = (key or provider.signing_key).private_key
+        assert private is not None
+        signature = private.sign(signing_input.encode("ascii"), padding.PKCS1v15(), hashes.SHA256())
+    return f"{signing_input}.{b64url(signature)}"
+
+
+def build_logout_token(stack: FuzzStack, state: BackchannelState, spec: TokenSpec) -> BuiltToken:
+    provider = stack.providers[spec.provider]
+    sub, sid = subject_of(spec, state)
+
+    def overrides(edits: Sequence[FieldEdit]) -> dict[str, Any]:
+        return {e.name: None if e.value == ABSENT else resolve_special(e.value, stack, state) for e in edits}
+
+    claims = ({"jti": spec.odd} if spec.subject == "odd_jti" else {}) | overrides(spec.claim_edits)
+    header = {"alg": "HS256"} if spec.signer == "client_secret_hs256" else {}
+    header |= overrides(spec.header_edits)
+    if spec.signer == "unsigned":
+        header["alg"] = "none"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # joserfc on a short HMAC key or a deprecated algorithm name
+        key = signer_key(stack, state, spec)
+        try:
+            # An OctKey too: joserfc signs with any key its alg suits, whatever the annotation says.
+            token = provider.logout_token(
+                sub=sub, sid=sid, claims_override=claims, header_override=header, key=cast(RSAKey | None, key)
+            )
+        except Exception:  # joserfc refuses to sign this header: sign it anyway
+            token = sign_anyway(provider, sub, sid, claims, header, key)
+    sent = token if spec.mutation is None else apply_mutation(token, spec.mutation)
+    try:
+        segments = token.split(".")
+        read_header, read_claims, readable = b64url_json(segments[0]), b64url_json(segments[1]), True
+    except (ValueError, IndexError):
+        read_header, read_claims, readable = None, None, False
+    strings = [text for value in (sub, sid, claims, header) for text in strings_in(value)]
+    return BuiltToken(spec.provider, spec.signer, token, sent, read_header, read_claims, readable, tuple(strings))
+
+
+# -- what the app must do with it
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """``accept`` (200), ``refuse`` (400) or ``either``, and why."""
+
+    outcome: str
+    reason: str
+
+
+def finite_number(value: Any) -> float | None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def has_surrogate(value: Any) -> bool:
+    return isinstance(value, str) and any(0xD800 <= ord(char) <= 0xDFFF for char in value)
+
+
+def judge_logout_token(stack: FuzzStack, state: BackchannelState, built: BuiltToken, now: float) -> Expectation:
+    """Back-Channel Logout 1.0 §2.4 and §2.6, written out independently of the app: does
+    the token as built make a valid logout request? ``refuse`` whenever one rule surely
+    fails; ``either`` where the rule is the app's choice or a time is within
+    ``TIME_MARGIN`` of a limit; ``accept`` otherwise."""
+    if built.signer != "own":
+        return Expectation("refuse", f"not signed with {built.provider}'s key ({built.signer})")
+    if len(built.token) > MAX_LOGOUT_TOKEN_CHARS:
+        return Expectation("refuse", "longer than any logout token")
+    if not built.readable:
+        return Expectation("either", "a segment is not base64url JSON")
+    header, claims = built.header, built.claims
+    provider = stack.providers[built.provider]
+    doubts: list[str] = []
+    refusals: list[str] = []
+    if not isinstance(header, dict) or header.get("alg") != "RS256":
+        return Expectation("refuse", "alg is not RS256 (the only one the provider advertises)")
+    kid = header.get("kid", provider.current_kid)
+    if isinstance(kid, str) and kid != provider.current_kid:
+        refusals.append("kid of no key of the provider")
+    elif not isinstance(kid, str):
+        doubts.append("kid is not a string")
+    if "crit" in header:
+        refusals.append("crit")
+    if "typ" in header and not (isinstance(header["typ"], str) and header["typ"].lower() in LOGOUT_TOKEN_TYPES):
+        refusals.append("typ of another kind of token")
+    if set(header) - {"alg", "kid", "typ"}:
+        doubts.append("other header parameters")
+    if not isinstance(claims, dict):
+        return Expectation("refuse", "claims are not an object")
+    settings_ = stack.auth.clients[built.provider].settings
+    if not (isinstance(claims.get("iss"), str) and claims["iss"] in settings_.accepted_issuers):
+        refusals.append("iss is not the provider's")
+    aud = claims.get("aud")
+    audiences = (
+        [aud] if isinstance(aud, str) else [a for a in aud if isinstance(a, str)] if isinstance(aud, list) else []
+    )
+    if settings_.client_id not in audiences:
+        refusals.append("aud lacks the client")
+    iat = finite_number(claims.get("iat"))
+    if iat is None:
+        refusals.append("no numeric iat")
+    else:
+        future, past = now + LOGOUT_LEEWAY, now - LOGOUT_MAX_AGE - LOGOUT_LEEWAY
+        if iat > future + TIME_MARGIN or iat < past - TIME_MARGIN:
+            refusals.append("iat out of range")
+        elif abs(iat - future) <= TIME_MARGIN or abs(iat - past) <= TIME_MARGIN:
+            doubts.append("iat near a limit")
+    exp = finite_number(claims.get("exp"))
+    if "exp" in claims:
+        if exp is None:
+            refusals.append("exp is not a number")
+        elif now > exp + LOGOUT_LEEWAY + TIME_MARGIN:
+            refusals.append("expired")
+        elif now > exp + LOGOUT_LEEWAY - TIME_MARGIN:
+            doubts.append("exp near the limit")
+    jti = claims.get("jti")
+    if not isinstance(jti, str) or not jti or len(jti) > 256:
+        refusals.append("no valid jti")
+    else:
+        until, surely = state.claimed.get((built.provider, jti), (-math.inf, True))
+        if until > now + TIME_MARGIN and surely:
+            refusals.append("jti already used")
+        elif until > now - TIME_MARGIN:
+            doubts.append("jti perhaps still claimed")
+    events = claims.get("events")
+    if not (isinstance(events, dict) and isinstance(events.get(BACKCHANNEL_EVENT), dict)):
+        refusals.append("no back-channel logout event")
+    named = {name: claims[name] for name in ("sub", "sid") if name in claims}
+    if not named or any(not isinstance(value, str) or not value for value in named.values()):
+        refusals.append("no valid sub or sid")
+    if "nonce" in claims:
+        refusals.append("nonce")
+    if any(has_surrogate(claims.get(name)) for name in ("jti", "sub", "sid")):
+        doubts.append("jti, sub or sid with a lone surrogate")
+    if refusals:
+        return Expectation("refuse", ", ".join(refusals))
+    if doubts:
+        return Expectation("either", ", ".join(doubts))
+    return Expectation("accept", "a valid logout token")
+
+
+def form_fields(body: bytes) -> list[tuple[str, str]]:
+    """The fields of an ``application/x-www-form-urlencoded`` body (URL standard parsing)."""
+    return parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+
+
+def expect(
+    stack: FuzzStack, state: BackchannelState, body: bytes, content_type: str | None, built: BuiltToken | None
+) -> tuple[Expectation, BuiltToken | None]:
+    """What the app must answer to this body, and the case's token when it is what the
+    body carries (mutated or not)."""
+    if len(body) > MAX_BACKCHANNEL_BODY:
+        return Expectation("refuse", "body over 64 KiB"), None
+    sent = [value for key, value in form_fields(body) if key == "logout_token"]
+    if len(sent) != 1 or not sent[0]:
+        return Expectation("refuse", f"{len(sent)} logout_token fields"), None
+    if built is None or sent[0] not in (built.token, built.sent):
+        return Expectation("refuse", "a logout_token no provider signed"), None
+    judged = judge_logout_token(stack, state, built, time.time())
+    if sent[0] != built.token and judged.outcome != "refuse":
+        if sent[0].rsplit(".", 1)[0] != built.token.rsplit(".", 1)[0]:
+            return Expectation("refuse", "garbled: the signed part changed"), built
+        judged = Expectation("either", "the signature re-encoded")
+    if judged.outcome == "accept" and (content_type or "").split(";")[0].strip().lower() != FORM_TYPE:
+        judged = Expectation("either", f"a valid token sent as {content_type!r}")
+    return judged, built
+
+
+def names_session(claims: Any, watched: Watched) -> str:
+    """``exactly`` when valid claims name this session (its sid, with its sub or without a
+    sub; or its sub without a sid), ``maybe`` for its sid with another sub, else ``""``."""
+    if not isinstance(claims, dict):
+        return ""
+    if "sid" in claims:
+        if claims["sid"] != watched.sid:
+            return ""
+        return "exactly" if claims.get("sub", watched.sub) == watched.sub else "maybe"
+    return "exactly" if claims.get("sub") == watched.sub else ""
+
+
+def watched_violations(
+    stack: FuzzStack, watched: Iterable[Watched], accepted: BuiltToken | None, what: str
+) -> tuple[list[Violation], list[str]]:
+    """Each watched session is live, unless ``accepted`` (the token a 200 answered) names
+    it; and then it has ended. Marks the ended ones, for ``refresh_watched``."""
+    violations, ended = [], []
+    for session in watched:
+        status = stack.auth.sessions.check(session.value, activity=False)
+        naming = names_session(accepted.claims, session) if accepted and accepted.provider == session.provider else ""
+        if status.user is not None:
+            if naming == "exactly":
+                violations.append(
+                    Violation(LOGOUT_IGNORED, f"{what}, a token naming the {session.provider} session, left it live")
+                )
+            continue
+        session.ended = True
+        if status.unavailable:
+            violations.append(
+                Violation(UNEXPECTED_STATUS, "the session store did not answer the watched session check")
+            )
+        elif not naming:
+            violations.append(
+                Violation(
+                    SESSION_ENDED,
+                    f"the watched {session.provider} session (sid {session.sid}) ended ({status.ended}) after {what}",
+                )
+            )
+        else:
+            ended.append(session.provider)
+    return violations, ended
+
+
+def backchannel_reflections(text: str, fuzzed: Iterable[str]) -> list[str]:
+    """Fuzzed inputs (6+ characters) in ``text``, or 12-character windows of ``text`` found
+    in a fuzzed input, leaving out what the fixed messages say anyway."""
+    inputs = [item for item in fuzzed if item]
+    found = [
+        item
+        for item in inputs
+        if len(item) >= MIN_REFLECTION_LENGTH and item in text and item not in KNOWN_BACKCHANNEL_TEXT
+    ]
+    for start in range(len(text) - DESCRIPTION_WINDOW + 1):
+        window = text[start : start + DESCRIPTION_WINDOW]
+        if window not in KNOWN_BACKCHANNEL_TEXT and any(window in item for item in inputs):
+            found.append(window)
+            break
+    return found
+
+
+def backchannel_response_violations(response: httpx.Response, fuzzed: Sequence[str]) -> tuple[list[Violation], str]:
+    """Every invariant about one back-channel answer, and a few words about it."""
+    status, violations = response.status_code, []
+    if 500 <= status <= 599:
+        violations.append(Violation(SERVER_ERROR, f"status {status}: {clip(response.text, 500)}"))
+    elif status not in BACKCHANNEL_STATUSES:
+        violations.append(Violation(UNEXPECTED_STATUS, f"status {status}: {clip(response.text)}"))
+    directives = {part.strip().lower() for part in response.headers.get("cache-control", "").split(",")}
+    if "no-store" not in directives:
+        violations.append(Violation(UNEXPECTED_STATUS, f"status {status} without Cache-Control: no-store"))
+    violations += [
+        Violation(SESSION_SET, f"back-channel logout sets a cookie: {clip(header, 120)}")
+        for header in response.headers.get_list("set-cookie")
+    ]
+    if status == 200:
+        if response.content:
+            violations.append(Violation(UNEXPECTED_STATUS, f"200 with a body: {clip(response.text)}"))
+        return violations, "200"
+    texts = [response.text]
+    note = f"{status}"
+    if status == 400:
+        try:
+            payload = json.loads(response.content)
+        except ValueError:
+            payload = None
+        if not response.headers.get("content-type", "").startswith("application/json") or not isinstance(payload, dict):
+            violations.append(Violation(UNEXPECTED_STATUS, f"400 that is no JSON object: {clip(response.text)}"))
+        elif payload.get("error") not in BACKCHANNEL_ERRORS or not isinstance(payload.get("error_description"), str):
+            violations.append(Violation(UNEXPECTED_STATUS, f"400 with an unexpected error: {clip(payload)}"))
+        elif payload["error_description"] not in BACKCHANNEL_MESSAGES:
+            violations.append(Violation(NOT_FIXED, clip(payload["error_description"], 300)))
+            texts = [payload["error_description"]]
+            note = f"400 {payload['error']}: (not a fixed message)"
+        else:
+            return violations, f"400 {payload['error']}: {payload['error_description']}"
+    violations += [
+        Violation(REFLECTED, f"{clip(text, 120)} from the request appears in the answer")
+        for text in backchannel_reflections(texts[0], fuzzed)
+    ]
+    return violations, note
+
+
+def send_backchannel(
+    stack: FuzzStack,
+    state: BackchannelState,
+    verdict: Verdict,
+    body: bytes,
+    content_type: str | None,
+    built: BuiltToken | None,
+    fuzzed: Sequence[str],
+) -> httpx.Response | None:
+    """POST ``body`` and record its status and every invariant it breaks."""
+    refresh_watched(stack, state)
+    expectation, carried = expect(stack, state, body, content_type, built)
+    watched = list(state.watched.values())
+    stack.logs.records.clear()
+    stack.client.cookies.clear()
+    try:
+        response = stack.client.post(
+            BACKCHANNEL_PATH, content=body, headers={"content-type": content_type} if content_type else {}
+        )
+    except Exception as error:
+        verdict.violations.append(Violation(RAISED, f"POST {BACKCHANNEL_PATH} {clip(body, 200)} {describe(error)}"))
+        return None
+    status = response.status_code
+    verdict.responses.append(("backchannel", status))
+    found, note = backchannel_response_violations(response, fuzzed)
+    verdict.violations += found
+    verdict.violations += log_violations(stack.logs.records)
+    verdict.notes.append(note)
+    if carried is not None:
+        verdict.notes.append(f"provider-built token judged: {expectation.outcome}")
+    if status == 200 and expectation.outcome == "refuse":
+        verdict.violations.append(Violation(LOGOUT_ACCEPTED, f"200 for {expectation.reason}: {clip(body, 300)}"))
+    elif status == 400 and expectation.outcome == "accept":
+        verdict.violations.append(
+            Violation(UNEXPECTED_STATUS, f"a valid logout token was refused ({note}): {clip(body, 300)}")
+        )
+    accepted = carried if status == 200 else None
+    if carried is not None and isinstance(carried.claims, dict) and isinstance(carried.claims.get("jti"), str):
+        claims = carried.claims
+        iat = finite_number(claims.get("iat")) or time.time()
+        exp = finite_number(claims.get("exp"))
+        until = min(exp, iat + LOGOUT_MAX_AGE) if exp is not None else iat + LOGOUT_MAX_AGE
+        if status == 200:  # claimed for sure; any 400 after validation may have claimed it too
+            state.claimed[(carried.provider, claims["jti"])] = (until + LOGOUT_LEEWAY, True)
+        elif status == 400 and ("temporarily_unavailable" in note or "not a fixed message" in note):
+            state.claimed.setdefault((carried.provider, claims["jti"]), (until + LOGOUT_LEEWAY, False))
+    what = (
+        f"a {status} to the token naming it"
+        if accepted
+        else f"a {status} to a request judged {expectation.outcome} ({expectation.reason})"
+    )
+    found, ended = watched_violations(stack, watched, accepted, what)
+    verdict.violations += found
+    verdict.notes += [f"watched {provider} session ended" for provider in ended]
+    return response
+
+
+def backchannel_body(case: BackchannelCase, built: BuiltToken | None) -> bytes:
+    if case.kind == "raw":
+        return case.raw
+    token = built.sent if built is not None else ""
+    pairs = [(key, token if value == TOKEN else value) for key, value in case.pairs]
+    body = encode_query(pairs, case.encoding, case.garbage, limit=None)
+    if case.pad_to is not None and case.pad_to - len(body) >= len(b"&pad="):
+        body += b"&pad=" + b"x" * (case.pad_to - len(body) - len(b"&pad="))
+    return body
+
+
+def backchannel_inputs(case: BackchannelCase, body: bytes, built: BuiltToken | None) -> list[str]:
+    """Every fuzzed string the request carries, as generated and as the app decodes it."""
+    texts = [body.decode("utf-8", "replace"), body.decode("latin-1"), case.garbage]
+    texts += [text for pair in (*case.pairs, *form_fields(body)) for text in pair if text != TOKEN]
+    if built is not None:
+        texts += [built.sent, *built.strings]
+    return texts
+
+
+def run_backchannel(stack: FuzzStack, case: BackchannelCase, verdict: Verdict) -> None:
+    state = backchannel_state(stack)
+    refresh_watched(stack, state)
+    built = build_logout_token(stack, state, case.token) if case.token is not None else None
+    body = backchannel_body(case, built)
+    fuzzed = backchannel_inputs(case, body, built)
+    for _ in range(2 if case.repeat else 1):
+        send_backchannel(stack, state, verdict, body, case.content_type, built, fuzzed)
+
+
 # ---------------------------------------------------------------- the registry
 
 
@@ -1460,6 +2396,7 @@ TARGETS: dict[str, Target] = {
         Target("real_callback", real_callback_cases(), run_real_callback, 1),
         Target("host_header", host_cases(), run_host, 1),
         Target("next_redirect", next_redirect_cases(), run_next_redirect, 1),
+        Target("backchannel", backchannel_cases(), run_backchannel, 2),
     )
 }
 

@@ -1,6 +1,7 @@
 """Fuzzing the ``/auth/*`` routes in process: arbitrary queries, forged cookies, fuzzed
-provider answers. Strategies, runners and invariants live in ``tests/fuzz/harness.py``,
-shared with ``scripts/fuzz.py``; ``FUZZ_EXAMPLES`` sets each test's budget.
+provider answers, and back-channel logout requests with forged and genuine logout tokens.
+Strategies, runners and invariants live in ``tests/fuzz/harness.py``, shared with
+``scripts/fuzz.py``; ``FUZZ_EXAMPLES`` sets each test's budget.
 
 The first tests check the harness itself: fuzzing proves nothing if the
 checks cannot fail or the stack is not what the targets assume.
@@ -8,7 +9,11 @@ checks cannot fail or the stack is not what the targets assume.
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -78,6 +83,40 @@ def test_checks_flag_redirects_off_the_app() -> None:
     for location in ("/", "/page?x=1", f"{harness.PUBLIC_URL}/page"):
         assert kinds(page(302, "", {"location": location}), [], origins, allowed) == set(), location
     assert kinds(page(302, "", {"location": "/"}), [], origins) == {harness.UNEXPECTED_STATUS}
+
+
+def backchannel_kinds(
+    status: int, body: bytes = b"", headers: dict[str, str] | None = None, fuzzed: tuple[str, ...] = ()
+) -> set[str]:
+    response = httpx.Response(status, headers={"cache-control": "no-store", **(headers or {})}, content=body)
+    return {violation.kind for violation in harness.backchannel_response_violations(response, fuzzed)[0]}
+
+
+def test_checks_flag_backchannel_answers_outside_the_contract() -> None:
+    json_type = {"content-type": "application/json"}
+
+    def refusal(error: str, description: object) -> bytes:
+        return json.dumps({"error": error, "error_description": description}).encode()
+
+    assert backchannel_kinds(200) == set()
+    assert backchannel_kinds(400, refusal("invalid_request", "logout token has expired"), json_type) == set()
+    assert backchannel_kinds(500, b"Internal Server Error") == {harness.SERVER_ERROR}
+    assert backchannel_kinds(404, b"Not Found") == {harness.UNEXPECTED_STATUS}
+    assert backchannel_kinds(200, b"OK") == {harness.UNEXPECTED_STATUS}
+    no_cache_header = httpx.Response(200)
+    assert {v.kind for v in harness.backchannel_response_violations(no_cache_header, ())[0]} == {
+        harness.UNEXPECTED_STATUS
+    }
+    assert backchannel_kinds(400, b"<p>bad</p>", {"content-type": "text/html"}) == {harness.UNEXPECTED_STATUS}
+    assert backchannel_kinds(400, refusal("server_error", "logout token has expired"), json_type) == {
+        harness.UNEXPECTED_STATUS
+    }
+    assert backchannel_kinds(200, headers={"set-cookie": "x=1"}) == {harness.SESSION_SET}
+    # Not one of the fixed messages: flagged, and as a reflection when it quotes the request.
+    token = "eyJhbGciOiJub25lIn0.e30."
+    assert backchannel_kinds(400, refusal("invalid_request", "bad token"), json_type, (token,)) == {harness.NOT_FIXED}
+    quoting = refusal("invalid_request", f"bad token {token[:14]}")
+    assert backchannel_kinds(400, quoting, json_type, (token,)) == {harness.NOT_FIXED, harness.REFLECTED}
 
 
 def test_checks_flag_forged_log_lines() -> None:
@@ -230,4 +269,97 @@ def test_strange_hosts_redirect_only_to_the_app(stack: FuzzStack, case: harness.
 @given(case=harness.TARGETS["next_redirect"].strategy)
 def test_a_sign_in_returns_only_into_the_app(stack: FuzzStack, case: harness.NextRedirectCase) -> None:
     verdict = harness.TARGETS["next_redirect"].execute(stack, case)
+    assert verdict.ok, verdict.explain()
+
+
+# -- back-channel logout ------------------------------------------------------------
+
+
+def genuine_logout(provider: str = "alpha", subject: str = "watched", **changes: Any) -> harness.BackchannelCase:
+    """A form holding one genuine logout token for ``provider``'s watched session."""
+    token = harness.TokenSpec(provider, subject, "own")
+    case = harness.BackchannelCase("token", pairs=(("logout_token", harness.TOKEN),), token=token)
+    return dataclasses.replace(case, **changes) if changes else case
+
+
+def test_a_genuine_logout_token_ends_only_the_session_it_names(stack: FuzzStack) -> None:
+    """Proves the back-channel target reaches a 200 and checks sessions for real: a genuine
+    token ends the watched session it names and no other; the same token again is refused."""
+    state = harness.backchannel_state(stack)
+    harness.refresh_watched(stack, state)
+    alpha, beta = state.watched["alpha"], state.watched["beta"]
+    verdict = harness.TARGETS["backchannel"].execute(stack, genuine_logout(repeat=True))
+    assert verdict.ok, verdict.explain()
+    assert verdict.responses == [("backchannel", 200), ("backchannel", 400)]
+    assert "watched alpha session ended" in verdict.notes
+    assert "400 invalid_request: logout token already used (jti seen before)" in verdict.notes
+    assert stack.auth.sessions.check(alpha.value, activity=False).ended == "backchannel"
+    assert harness.is_live(stack, beta)
+
+
+def test_the_watched_session_check_is_not_vacuous(stack: FuzzStack) -> None:
+    """A session ended while no genuine token named it is reported; so is a 200 that names a
+    session and leaves it live."""
+    state = harness.backchannel_state(stack)
+    harness.refresh_watched(stack, state)
+    alpha = state.watched["alpha"]
+    genuine = harness.build_logout_token(stack, state, harness.TokenSpec("alpha", "watched", "own"))
+    found, _ = harness.watched_violations(stack, [alpha], genuine, "a 200")
+    assert [v.kind for v in found] == [harness.LOGOUT_IGNORED]
+    user = stack.auth.sessions.cookie.verify(alpha.value)
+    assert user is not None and user.session_id is not None and stack.auth.sessions.store is not None
+    stack.auth.sessions.store.end(user.session_id, "backchannel", time.time())
+    found, ended = harness.watched_violations(stack, [alpha], None, "a 400")
+    assert [v.kind for v in found] == [harness.SESSION_ENDED] and ended == []
+    assert alpha.ended  # replaced before the next case
+
+
+def test_the_judge_accepts_only_genuine_tokens(stack: FuzzStack) -> None:
+    state = harness.backchannel_state(stack)
+    harness.refresh_watched(stack, state)
+    now = time.time()
+
+    def judged(spec: harness.TokenSpec) -> str:
+        return harness.judge_logout_token(stack, state, harness.build_logout_token(stack, state, spec), now).outcome
+
+    assert judged(harness.TokenSpec("beta", "watched_sub", "own")) == "accept"
+    for signer in ("other_provider", "foreign", "client_secret_hs256", "unsigned"):
+        assert judged(harness.TokenSpec("beta", "watched_sub", signer)) == "refuse", signer
+    iss = harness.FieldEdit("iss", "@issuer:alpha")
+    assert judged(harness.TokenSpec("beta", "watched", "own", claim_edits=(iss,))) == "refuse"
+    kid = harness.FieldEdit("kid", "@kid:alpha")
+    assert judged(harness.TokenSpec("beta", "watched", "foreign", header_edits=(kid,))) == "refuse"
+
+
+# A genuine token in a body of exactly the route's limit, then one byte over it.
+AT_BODY_LIMIT = genuine_logout("beta", pad_to=harness.MAX_BACKCHANNEL_BODY)
+OVER_BODY_LIMIT = genuine_logout("beta", pad_to=harness.MAX_BACKCHANNEL_BODY + 1)
+# The same genuine token twice in one form.
+TWO_TOKENS = genuine_logout(pairs=(("logout_token", harness.TOKEN), ("logout_token", harness.TOKEN)))
+# The provider's own key signing a token for the other provider's issuer and session.
+CROSS_PROVIDER = harness.BackchannelCase(
+    "token",
+    pairs=(("logout_token", harness.TOKEN),),
+    token=harness.TokenSpec(
+        "alpha", "other_provider_sid", "own", claim_edits=(harness.FieldEdit("iss", "@issuer:beta"),)
+    ),
+)
+# A genuine token whose sid has a lone surrogate (a valid JSON escape, "\udc80"): the SQLite
+# store cannot encode it, and the route answered with the UnicodeEncodeError's message.
+SURROGATE_SID = genuine_logout(token=harness.TokenSpec("alpha", "odd_sid", "own", odd="\udc80"))
+
+
+@harness.fuzz_settings()
+@given(case=harness.TARGETS["backchannel"].strategy)
+@example(case=genuine_logout())
+@example(case=genuine_logout("beta", "watched_sub", repeat=True))
+@example(case=AT_BODY_LIMIT)
+@example(case=OVER_BODY_LIMIT)
+@example(case=TWO_TOKENS)
+@example(case=CROSS_PROVIDER)
+@example(case=SURROGATE_SID)
+def test_backchannel_logout_ends_sessions_only_for_genuine_tokens(
+    stack: FuzzStack, case: harness.BackchannelCase
+) -> None:
+    verdict = harness.TARGETS["backchannel"].execute(stack, case)
     assert verdict.ok, verdict.explain()

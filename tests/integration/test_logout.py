@@ -43,6 +43,7 @@ class DownStore(MemoryStore):
     """A memory store whose backend can be switched off, as Redis going away would."""
 
     down = False
+    fail_after_claim = False
 
     def _check(self) -> None:
         if self.down:
@@ -63,6 +64,11 @@ class DownStore(MemoryStore):
     def claim_once(self, key: str, until: float) -> bool:
         self._check()
         return super().claim_once(key, until)
+
+    def end_by_provider_sid(self, provider: str, provider_sid: str, reason: str, at: float) -> list[str]:
+        if self.fail_after_claim:
+            raise StoreUnavailable("redis 127.0.0.1:6379/0", "connection reset")
+        return super().end_by_provider_sid(provider, provider_sid, reason, at)
 
     def ping(self) -> None:
         self._check()
@@ -350,3 +356,16 @@ def test_backchannel_logout_without_a_store_says_it_cannot(idp: LocalProvider) -
     response = post_token(client, idp.logout_token(sub="alice"))
     assert response.status_code == 400
     assert "needs a session store" in response.json()["error_description"]
+
+
+def test_a_store_failure_after_the_jti_was_claimed_does_not_spend_it(idp: LocalProvider) -> None:
+    store = DownStore()
+    auth = Auth(build_auth({"local": idp}).settings, store=store)
+    client = client_for(auth)
+    value = sign_in(client)
+    token = idp.logout_token(sub="alice", sid=session_sid(auth, value))
+    store.fail_after_claim = True
+    assert post_token(client, token).json()["error"] == "temporarily_unavailable"
+    store.fail_after_claim = False
+    assert post_token(client, token).status_code == 200
+    assert auth.sessions.check(value).ended == "backchannel"

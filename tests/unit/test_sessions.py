@@ -11,6 +11,7 @@ import secrets
 
 import pytest
 
+from auth.errors import LogoutTokenReplayed
 from auth.identity import Identity
 from auth.secret import Secret
 from auth.session_cookie import SessionCookie
@@ -212,7 +213,7 @@ def test_back_channel_ends_by_sid_else_by_sub_and_refuses_a_replayed_jti(session
     assert sessions.end_for_provider("corp", sub="alice", sid="provider-session-1", jti="j1", until=clock.now + 60) == 1
     assert sessions.check(by_sid).ended == "backchannel"
     assert sessions.check(other.value).user is not None
-    with pytest.raises(ValueError, match="already used"):
+    with pytest.raises(LogoutTokenReplayed, match="already used"):
         sessions.end_for_provider("corp", sub="alice", sid=None, jti="j1", until=clock.now + 60)
     assert sessions.end_for_provider("corp", sub="alice", sid=None, jti="j2", until=clock.now + 60) == 1
     assert sessions.check(other.value).ended == "backchannel"
