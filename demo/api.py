@@ -13,6 +13,7 @@ from auth import TokenError
 user = auth.require_login()
 st.title("API call")
 st.write("This page calls the sign-in provider's userinfo endpoint with your access token.")
+st.button("Call again", icon=":material/refresh:")  # any click reruns the page, and so the call
 
 endpoint = auth.provider_metadata(user.provider).get("userinfo_endpoint")
 if not isinstance(endpoint, str):
@@ -41,4 +42,3 @@ try:
     st.json(response.json(), expanded=True)
 except ValueError:
     st.code(response.text[:2000])
-st.button("Call again", icon=":material/refresh:")

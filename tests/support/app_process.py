@@ -76,6 +76,10 @@ def stop_process_group(process: subprocess.Popen[bytes] | None) -> None:
         process.wait()
 
 
+#: the whole output of every app process this test run started, for the log scan of tests/conftest.py
+APP_OUTPUTS: list[str] = []
+
+
 class AppProcess:
     """``streamlit run app.py`` with the given environment, ignoring any developer ``.env``."""
 
@@ -92,6 +96,7 @@ class AppProcess:
         # The default store (SQLite), in a folder of this process's own unless the test names a store.
         self._store_dir = tempfile.TemporaryDirectory(prefix="app-store-")
         self._process: subprocess.Popen[bytes] | None = None
+        self._recorded = False
 
     @property
     def url(self) -> str:
@@ -159,6 +164,9 @@ class AppProcess:
 
     def stop(self) -> None:
         stop_process_group(self._process)
+        if self._process is not None and not self._recorded:
+            self._recorded = True
+            APP_OUTPUTS.append(self.output())
 
     def __enter__(self) -> AppProcess:
         return self.start()

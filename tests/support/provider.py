@@ -98,6 +98,11 @@ _VERIFIER_RE = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 _ISSUER_PATH_RE = re.compile(r"(/[A-Za-z0-9\-._~]+)*")
 
 
+#: every code, token and client secret any LocalProvider of this test run has handed out, for
+#: the log scan of tests/conftest.py (none of them may ever appear in a log line)
+ISSUED_SECRETS: set[str] = set()
+
+
 @dataclass
 class ProviderUser:
     """An account at the provider: ``sub`` plus the claims released about it.
@@ -463,6 +468,7 @@ class LocalProvider:
         self.users: dict[str, ProviderUser] = {user.sub: user for user in users}
         self.client_id = client_id
         self.client_secret = client_secret
+        ISSUED_SECRETS.add(client_secret)
         self.issuer_path = issuer_path
         self.redirect_uris = list(redirect_uris) if redirect_uris is not None else None
         self.frontend_host = frontend_host
@@ -985,6 +991,7 @@ class LocalProvider:
             self._grants[grant.id] = grant
         session = live if live is not None else self._session_for_sign_in(request, user)
         code = secrets.token_urlsafe(32)
+        ISSUED_SECRETS.add(code)
         login = _Login(
             sub=user.sub,
             client_id=req.client_id,
@@ -1274,6 +1281,7 @@ class LocalProvider:
             body["refresh_expires_in"] = max(0, int(record.issued + self.refresh_token_lifetime - clock))
         if "openid" in login.scope.split():
             body["id_token"] = self._id_token(login, user, access_token, now, key)
+        ISSUED_SECRETS.update(value for name, value in body.items() if name.endswith("_token"))
         return body
 
     def _id_token(self, login: _Login, user: ProviderUser, access_token: str, now: int, key: RSAKey) -> str:
