@@ -548,6 +548,13 @@ def test_realm_settings(realm: dict[str, Any]) -> None:
     assert realm["ssoSessionMaxLifespan"] == 36000
 
 
+def test_realm_rotates_refresh_tokens_strictly(realm: dict[str, Any]) -> None:
+    """"Revoke Refresh Token" with no reuse: a refresh token spent twice revokes the grant,
+    so the local stack shows at once if the app's refresh is not single-flight."""
+    assert realm["revokeRefreshToken"] is True
+    assert realm["refreshTokenMaxReuse"] == 0
+
+
 def test_group_mapper_emits_plain_group_names_in_the_id_token(client: dict[str, Any]) -> None:
     config = mapper(client, "oidc-group-membership-mapper")
     assert config["claim.name"] == "groups"
