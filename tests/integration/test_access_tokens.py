@@ -273,3 +273,86 @@ def test_signed_out_callers_get_not_signed_in(idp: LocalProvider, clock: Clock) 
     client.get("/auth/logout")
     with pytest.raises(NotSignedIn):
         auth.tokens.get(value)
+
+
+def test_a_caller_waiting_for_a_stuck_refresh_gives_up_readably(idp: LocalProvider, clock: Clock) -> None:
+    auth = make_auth(idp, clock)
+    value = sign_in(client_for(auth))
+    user = auth.sessions.check(value).user
+    assert user is not None and user.session_id is not None
+    assert auth.sessions.try_lock(f"refresh:{user.session_id}", 60)  # another replica's refresh hangs
+    auth.tokens.wait_seconds = 0.3
+    advance(clock, idp, NEAR_EXPIRY)
+    with pytest.raises(RefreshUnavailable, match="did not finish in time"):
+        auth.tokens.get(value)
+    assert idp.refresh_requests == []
+    assert auth.sessions.check(value, activity=False).user is not None
+
+
+def test_a_waiting_caller_learns_that_the_other_refresh_was_refused(idp: LocalProvider, clock: Clock) -> None:
+    auth = make_auth(idp, clock)
+    value = sign_in(client_for(auth))
+    _, record = auth.sessions.check_record(value)
+    assert record is not None
+    assert auth.sessions.try_lock(f"refresh:{record.session_id}", 60)  # another replica is refreshing
+
+    def meanwhile(seconds: float) -> None:
+        """While this caller waits, the other replica's refresh is refused."""
+        auth.sessions.end_session(record, "refresh_failed")
+
+    auth.tokens._sleep = meanwhile
+    advance(clock, idp, NEAR_EXPIRY)
+    with pytest.raises(RefreshRefused):
+        auth.tokens.get(value)
+    assert idp.refresh_requests == []
+
+
+def test_a_refusal_other_than_invalid_grant_keeps_the_session(idp: LocalProvider, clock: Clock) -> None:
+    auth = make_auth(idp, clock)
+    value = sign_in(client_for(auth))
+    secret, idp.client_secret = idp.client_secret, "rotated-at-the-provider"
+    try:
+        advance(clock, idp, NEAR_EXPIRY)
+        with pytest.raises(RefreshUnavailable, match="invalid_client"):
+            auth.tokens.get(value)
+        assert auth.sessions.check(value, activity=False).user is not None
+    finally:
+        idp.client_secret = secret
+
+
+@pytest.mark.parametrize(
+    ("override", "reason"),
+    [({"nonce": "not-the-sign-ins"}, "nonce"), ({"auth_time": 1_000_000}, "auth_time")],
+)
+def test_a_refreshed_id_token_breaking_oidc_12_2_ends_the_session(
+    idp: LocalProvider, clock: Clock, override: dict[str, object], reason: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    auth = make_auth(idp, clock)
+    value = sign_in(client_for(auth))
+    idp.id_token_claims_override = override
+    advance(clock, idp, NEAR_EXPIRY)
+    with caplog.at_level(logging.INFO, logger="auth"), pytest.raises(RefreshRefused):
+        auth.tokens.get(value)
+    assert auth.sessions.check(value).ended == "refresh_failed"
+    assert any(reason in r.getMessage() for r in caplog.records if "token_refresh_refused" in r.getMessage())
+
+
+def test_a_store_outage_during_get_is_refresh_unavailable(idp: LocalProvider, clock: Clock) -> None:
+    class Down(MemoryStore):
+        down = False
+
+        def get(self, session_id: str):  # type: ignore[no-untyped-def]
+            if self.down:
+                from auth.stores.base import StoreUnavailable
+
+                raise StoreUnavailable("memory", "simulated outage")
+            return super().get(session_id)
+
+    store = Down()
+    auth = make_auth(idp, clock, store)
+    value = sign_in(client_for(auth))
+    store.down = True
+    with pytest.raises(RefreshUnavailable, match="session store unavailable"):
+        auth.tokens.get(value)
+    store.down = False
+    assert auth.tokens.get(value).value
