@@ -21,6 +21,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -54,6 +55,8 @@ MAX_TOUCH_INTERVAL = 5.0
 MAX_AGE_GRACE = 300.0
 #: identical store faults within this window are logged once, with a count on the next line
 FAULT_LOG_WINDOW = 10.0
+#: sessions whose decrypted tokens are remembered (least recently used forgotten first)
+MAX_OPENED_TOKENS = 4096
 #: how long the ``state`` of a sign-out round trip through the provider stays valid
 SIGN_OUT_STATE_MAX_AGE = 600.0
 
@@ -94,6 +97,8 @@ class Sessions:
         self._touch_pool: ThreadPoolExecutor | None = None
         self._touch_lock = threading.Lock()
         self._touches_pending: set[str] = set()
+        self._opened: OrderedDict[str, tuple[bytes, StoredTokens]] = OrderedDict()
+        self._opened_lock = threading.Lock()
         self._fault_lock = threading.Lock()
         self._last_fault: tuple[str, float, int] | None = None  # message, first logged at, repeats since
 
@@ -324,13 +329,27 @@ class Sessions:
         self.store.release(f"lock:{key}")
 
     def _open_tokens(self, record: SessionRecord | None) -> StoredTokens | None:
+        """Decrypted tokens. The last result per session is remembered with the exact
+        sealed bytes it came from: a page calling ``access_token()`` on every rerun pays
+        for a decryption only when the stored tokens changed (about half the cost)."""
         if record is None or record.tokens is None:
             return None
+        with self._opened_lock:
+            cached = self._opened.get(record.session_id)
+            if cached is not None and cached[0] == record.tokens:
+                self._opened.move_to_end(record.session_id)
+                return cached[1]
         try:
-            return self._vault.open(record.tokens)
+            tokens = self._vault.open(record.tokens)
         except TokensUnreadable:
             log_event("session_tokens_unreadable", level=logging.WARNING, provider=record.provider)
             return None
+        with self._opened_lock:
+            self._opened[record.session_id] = (record.tokens, tokens)
+            self._opened.move_to_end(record.session_id)
+            while len(self._opened) > MAX_OPENED_TOKENS:
+                self._opened.popitem(last=False)
+        return tokens
 
     # -- the state of a sign-out round trip ---------------------------------------------
 
