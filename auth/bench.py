@@ -84,6 +84,18 @@ class _OfflineProvider(ProviderClient):
         return TokenResponse(id_token=self._tokens[code], access_token=None, raw={})
 
 
+def bench_provider() -> ProviderSettings:
+    return ProviderSettings(
+        name="bench",
+        kind="oidc",
+        issuer=ISSUER,
+        client_id=CLIENT_ID,
+        client_secret=Secret("s"),
+        discovery_url=f"{ISSUER}/.well-known/openid-configuration",
+        accepted_issuers=(ISSUER,),
+    )
+
+
 def median_us(samples: list[int]) -> float:
     return statistics.median(samples) / 1000
 
@@ -130,15 +142,7 @@ def bench_access_token(runs: int, store: SessionStore) -> list[int]:
         access_token_expires_at=time.time() + 3600,
     )
     value = sessions.start(IDENTITY, tokens).value
-    settings = ProviderSettings(
-        name="bench",
-        kind="oidc",
-        issuer=ISSUER,
-        client_id=CLIENT_ID,
-        client_secret=Secret("s"),
-        discovery_url=f"{ISSUER}/.well-known/openid-configuration",
-        accepted_issuers=(ISSUER,),
-    )
+    settings = bench_provider()
     flow = LoginFlow(
         clients={"bench": _OfflineProvider(settings, KeySet([]), {})},
         sessions=sessions,
@@ -195,15 +199,7 @@ def _redis_store(url: str | None) -> tuple[SessionStore | None, Callable[[], Non
 def bench_callback(runs: int) -> list[int]:
     secrets = [Secret("n" * 43)]
     key = RSAKey.generate_key(2048, parameters={"kid": "bench"})
-    settings = ProviderSettings(
-        name="bench",
-        kind="oidc",
-        issuer=ISSUER,
-        client_id=CLIENT_ID,
-        client_secret=Secret("s"),
-        discovery_url=f"{ISSUER}/.well-known/openid-configuration",
-        accepted_issuers=(ISSUER,),
-    )
+    settings = bench_provider()
     transactions = TransactionCookies(secrets, cookie_prefix="streamlit_auth")
     tokens: dict[str, str] = {}
     prepared = []

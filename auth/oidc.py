@@ -9,10 +9,11 @@ the routes turn into pages.
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote_plus, urlencode, urlsplit
@@ -95,6 +96,11 @@ def refuse_redirect(response: requests.Response) -> requests.Response:
             f"{response.status_code} (a redirect); provider calls do not follow redirects"
         )
     return response
+
+
+def _seconds(value: Any) -> float | None:
+    """A JSON number of seconds (``expires_in``), else None."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _endpoint(url: str | None) -> str:
@@ -268,26 +274,16 @@ class ProviderClient:
         endpoint = self.metadata()["token_endpoint"]
         client = self.oauth_session()
         try:
-            token = client.fetch_token(
-                endpoint,
-                code=code,
-                code_verifier=transaction.code_verifier,
-                timeout=self.timeout,
-                allow_redirects=False,
-            )
-        except requests.Timeout as error:
-            raise ProviderTimeout(f"provider={self.name} token endpoint timed out") from error
-        except requests.HTTPError as error:
-            status = error.response.status_code if error.response is not None else "?"
-            raise ProviderUnavailable(f"provider={self.name} token endpoint answered HTTP {status}") from error
-        except requests.RequestException as error:
-            raise ProviderUnavailable(
-                f"provider={self.name} token endpoint unreachable ({type(error).__name__})"
-            ) from error
+            with self._token_request("token endpoint"):
+                token = client.fetch_token(
+                    endpoint,
+                    code=code,
+                    code_verifier=transaction.code_verifier,
+                    timeout=self.timeout,
+                    allow_redirects=False,
+                )
         except OAuthError as error:
             raise TokenExchangeFailed(f"provider={self.name} token endpoint: {error.error}") from error
-        except ValueError as error:
-            raise ProviderUnavailable(f"provider={self.name} token endpoint answered no JSON object") from error
         finally:
             client.close()
         id_token = token.get("id_token")
@@ -301,9 +297,7 @@ class ProviderClient:
             access_token=access_token if isinstance(access_token, str) else None,
             raw=dict(token),
             refresh_token=refresh_token if isinstance(refresh_token, str) and refresh_token else None,
-            expires_in=float(expires_in)
-            if isinstance(expires_in, (int, float)) and not isinstance(expires_in, bool)
-            else None,
+            expires_in=_seconds(expires_in),
         )
 
     def refresh(self, refresh_token: str) -> RefreshedTokens:
@@ -315,27 +309,13 @@ class ProviderClient:
         client.scope = None  # the original grant's scope; some providers refuse a repeated one
         client.register_compliance_hook("refresh_token_response", refuse_redirect)
         try:
-            token = client.refresh_token(
-                endpoint, refresh_token=refresh_token, timeout=self.timeout, allow_redirects=False
-            )
-        except requests.Timeout as error:
-            raise ProviderTimeout(f"provider={self.name} token endpoint timed out (refresh)") from error
-        except requests.HTTPError as error:
-            status = error.response.status_code if error.response is not None else "?"
-            raise ProviderUnavailable(
-                f"provider={self.name} token endpoint answered HTTP {status} (refresh)"
-            ) from error
-        except requests.RequestException as error:
-            raise ProviderUnavailable(
-                f"provider={self.name} token endpoint unreachable ({type(error).__name__}, refresh)"
-            ) from error
+            with self._token_request("token endpoint (refresh)"):
+                token = client.refresh_token(
+                    endpoint, refresh_token=refresh_token, timeout=self.timeout, allow_redirects=False
+                )
         except OAuthError as error:
             raise GrantRejected(
                 f"provider={self.name} refused the refresh token: {error.error}", error=str(error.error)
-            ) from error
-        except ValueError as error:
-            raise ProviderUnavailable(
-                f"provider={self.name} token endpoint answered no JSON object (refresh)"
             ) from error
         finally:
             client.close()
@@ -349,9 +329,7 @@ class ProviderClient:
             access_token=access_token,
             refresh_token=new_refresh if isinstance(new_refresh, str) and new_refresh else refresh_token,
             id_token=id_token if isinstance(id_token, str) and id_token else None,
-            expires_in=float(expires_in)
-            if isinstance(expires_in, (int, float)) and not isinstance(expires_in, bool)
-            else None,
+            expires_in=_seconds(expires_in),
         )
 
     def end_session_url(
@@ -415,6 +393,22 @@ class ProviderClient:
         return self._get_json(endpoint, "userinfo", headers={"Authorization": f"Bearer {access_token}"})
 
     # -- plumbing -------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _token_request(self, what: str) -> Iterator[None]:
+        """A POST to the token endpoint: transport failures as ``ProviderTimeout`` /
+        ``ProviderUnavailable`` (the caller maps the provider's own OAuth errors)."""
+        try:
+            yield
+        except requests.Timeout as error:
+            raise ProviderTimeout(f"provider={self.name} {what} timed out") from error
+        except requests.HTTPError as error:
+            status = error.response.status_code if error.response is not None else "?"
+            raise ProviderUnavailable(f"provider={self.name} {what} answered HTTP {status}") from error
+        except requests.RequestException as error:
+            raise ProviderUnavailable(f"provider={self.name} {what} unreachable ({type(error).__name__})") from error
+        except ValueError as error:
+            raise ProviderUnavailable(f"provider={self.name} {what} answered no JSON object") from error
 
     def token_endpoint_auth_method(self, metadata: dict[str, Any] | None = None) -> str:
         """Configured, or the first of basic/post the provider supports (basic is the spec default)."""

@@ -1525,44 +1525,54 @@ LOGOUT_MAX_AGE = 600.0
 TIME_MARGIN = 10.0
 #: a watched session older than this is replaced before the idle timeout (600 s) could end it
 WATCHED_MAX_AGE = 120.0
-# Every error_description the route may send: the route's own and the validator's
-# (``auth.logout_token.InvalidLogoutToken``); a LocalProvider advertises RS256 only.
-BACKCHANNEL_MESSAGES = frozenset(
-    {
-        "request body too large",
-        "exactly one logout_token is required",
-        "logout token already used (jti seen before)",
-        "session store unavailable",
-        "Sign-in is busy right now. Please try again in a moment.",
-        "logout token is too large",
-        "logout token is not a well-formed JWT",
-        "logout token issuer is not a configured provider",
-        "unsigned logout token (alg none)",
-        "logout token algorithm is not allowed (allowed: RS256)",
-        "logout token typ is neither JWT nor logout+jwt",
-        "logout token header has crit, which this client does not support",
-        "the provider's keys could not be fetched",
-        "no key in the provider's JWKS matches the logout token's kid",
-        "logout token signature is invalid",
-        "logout token could not be verified",
-        "logout token issuer is not the provider's issuer",
-        "logout token audience does not include this client",
-        "logout token has no valid iat",
-        "logout token was issued in the future (check the clocks)",
-        "logout token was issued too long ago",
-        "logout token exp is not a number",
-        "logout token has expired",
-        "logout token has no valid jti",
-        "logout token jti is too long",
-        "logout token has no valid events claim",
-        "logout token events claim lacks the back-channel logout event",
-        "logout token back-channel logout event is not a JSON object",
-        "logout token has neither sub nor sid",
-        "logout token sub is not a non-empty string",
-        "logout token sid is not a non-empty string",
-        "logout token contains a nonce",
-    }
-)
+
+
+def logout_token_messages(algorithms: Iterable[str]) -> frozenset[str]:
+    """Every message ``auth.logout_token.InvalidLogoutToken`` may carry, for a provider that
+    advertises ``algorithms``: fixed texts, never anything quoted from a token."""
+    return frozenset(
+        {
+            "logout token is too large",
+            "logout token is not a well-formed JWT",
+            "logout token issuer is not a configured provider",
+            "unsigned logout token (alg none)",
+            f"logout token algorithm is not allowed (allowed: {', '.join(algorithms)})",
+            "logout token typ is neither JWT nor logout+jwt",
+            "logout token header has crit, which this client does not support",
+            "the provider's keys could not be fetched",
+            "no key in the provider's JWKS matches the logout token's kid",
+            "logout token signature is invalid",
+            "logout token could not be verified",
+            "logout token issuer is not the provider's issuer",
+            "logout token audience does not include this client",
+            "logout token has no valid iat",
+            "logout token was issued in the future (check the clocks)",
+            "logout token was issued too long ago",
+            "logout token exp is not a number",
+            "logout token has expired",
+            "logout token has no valid jti",
+            "logout token jti is too long",
+            "logout token has no valid events claim",
+            "logout token events claim lacks the back-channel logout event",
+            "logout token back-channel logout event is not a JSON object",
+            "logout token has neither sub nor sid",
+            "logout token sub is not a non-empty string",
+            "logout token sid is not a non-empty string",
+            "logout token contains a nonce",
+        }
+    )
+
+
+# Every error_description the route may send: the route's own and the validator's;
+# a LocalProvider advertises RS256 only.
+BACKCHANNEL_MESSAGES = logout_token_messages(["RS256"]) | {
+    "request body too large",
+    "exactly one logout_token is required",
+    "logout token already used (jti seen before)",
+    "session store unavailable",
+    "Sign-in is busy right now. Please try again in a moment.",
+    "back-channel logout needs a session store, and AUTH_STORE is none",
+}
 KNOWN_BACKCHANNEL_TEXT = "\n".join(sorted(BACKCHANNEL_MESSAGES | BACKCHANNEL_ERRORS))
 #: a window of an unknown error_description this long found in a fuzzed input is a reflection
 DESCRIPTION_WINDOW = 12

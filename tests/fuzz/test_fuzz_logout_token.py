@@ -45,37 +45,7 @@ CLIENTS = {"alpha": "app", "beta": "app-b"}  # two providers sharing one issuer:
 ALGORITHMS = ["RS256", "PS256", "ES256", "EdDSA"]
 ISSUER = "@issuer"  # stands for the provider's real issuer, known once it runs
 ABSENT = "@absent"  # a claim or header parameter left out
-MESSAGES = frozenset(
-    {
-        "logout token is too large",
-        "logout token is not a well-formed JWT",
-        "logout token issuer is not a configured provider",
-        "unsigned logout token (alg none)",
-        f"logout token algorithm is not allowed (allowed: {', '.join(ALGORITHMS)})",
-        "logout token typ is neither JWT nor logout+jwt",
-        "logout token header has crit, which this client does not support",
-        "the provider's keys could not be fetched",
-        "no key in the provider's JWKS matches the logout token's kid",
-        "logout token signature is invalid",
-        "logout token could not be verified",
-        "logout token issuer is not the provider's issuer",
-        "logout token audience does not include this client",
-        "logout token has no valid iat",
-        "logout token was issued in the future (check the clocks)",
-        "logout token was issued too long ago",
-        "logout token exp is not a number",
-        "logout token has expired",
-        "logout token has no valid jti",
-        "logout token jti is too long",
-        "logout token has no valid events claim",
-        "logout token events claim lacks the back-channel logout event",
-        "logout token back-channel logout event is not a JSON object",
-        "logout token has neither sub nor sid",
-        "logout token sub is not a non-empty string",
-        "logout token sid is not a non-empty string",
-        "logout token contains a nonce",
-    }
-)
+MESSAGES = harness.logout_token_messages(ALGORITHMS)
 
 
 @dataclass(repr=False)
