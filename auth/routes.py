@@ -341,7 +341,7 @@ class AuthRoutes:
         if not self.flow.sessions.stateful:
             return
         try:
-            await run_in_threadpool(self.flow.sessions.ping)
+            await run_in_threadpool(self.flow.sessions.ping_recently)
         except StoreUnavailable as error:
             self.flow.sessions.report_fault(error, "ping")
             raise SessionStoreDown(f"session store: {error.failure}") from None

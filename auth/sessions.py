@@ -55,6 +55,8 @@ MAX_TOUCH_INTERVAL = 5.0
 MAX_AGE_GRACE = 300.0
 #: identical store faults within this window are logged once, with a count on the next line
 FAULT_LOG_WINDOW = 10.0
+#: a successful store ping stands for this long (failures are never reused)
+PING_REUSE_SECONDS = 2.0
 #: sessions whose decrypted tokens are remembered (least recently used forgotten first)
 MAX_OPENED_TOKENS = 4096
 #: how long the ``state`` of a sign-out round trip through the provider stays valid
@@ -99,6 +101,7 @@ class Sessions:
         self._touches_pending: set[str] = set()
         self._opened: OrderedDict[str, tuple[bytes, StoredTokens]] = OrderedDict()
         self._opened_lock = threading.Lock()
+        self._answered_at = -PING_REUSE_SECONDS
         self._fault_lock = threading.Lock()
         self._last_fault: tuple[str, float, int] | None = None  # message, first logged at, repeats since
 
@@ -370,6 +373,13 @@ class Sessions:
         """Raise ``StoreUnavailable`` unless the store answers (no store: nothing to ask)."""
         if self.store is not None:
             self.store.ping()
+            self._answered_at = time.monotonic()
+
+    def ping_recently(self) -> None:
+        """``ping``, unless one succeeded within ``PING_REUSE_SECONDS``: a burst of sign-ins
+        asks once (a SQLite ping takes the write lock, which the sign-ins' own writes need)."""
+        if time.monotonic() - self._answered_at >= PING_REUSE_SECONDS:
+            self.ping()
 
     def report_fault(self, error: StoreUnavailable, operation: str) -> None:
         self._report_fault(error, operation)

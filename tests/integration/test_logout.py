@@ -17,6 +17,7 @@ import requests
 from starlette.testclient import TestClient
 
 from auth import Auth
+from auth.sessions import PING_REUSE_SECONDS
 from auth.stores.base import SessionRecord, StoreUnavailable
 from auth.stores.memory import MemoryStore
 from tests.support.inprocess import PUBLIC_URL, build_auth, client_for, path_and_query, query
@@ -209,6 +210,7 @@ def test_store_outage_gives_readable_503_pages_and_one_log_line_each(
     login = client.get("/auth/login", params={"provider": "local", "next": "/"})
     approved = requests.get(login.headers["location"] + "&login_hint=alice", allow_redirects=False, timeout=10)
     store.down = True
+    auth.sessions._answered_at = -PING_REUSE_SECONDS  # the sign-in's successful ping is no longer recent
     with caplog.at_level(logging.INFO, logger="auth"):
         for response in (
             client.get("/auth/login", params={"provider": "local", "next": "/"}),
@@ -369,3 +371,21 @@ def test_a_store_failure_after_the_jti_was_claimed_does_not_spend_it(idp: LocalP
     store.fail_after_claim = False
     assert post_token(client, token).status_code == 200
     assert auth.sessions.check(value).ended == "backchannel"
+
+
+def test_a_recent_successful_ping_stands_for_a_burst_of_sign_ins(idp: LocalProvider) -> None:
+    """A SQLite ping takes the write lock: fifty sign-ins at once must not queue on it."""
+    store = DownStore()
+    pings = 0
+    original = store.ping
+
+    def counted() -> None:
+        nonlocal pings
+        pings += 1
+        original()
+
+    store.ping = counted  # type: ignore[method-assign]
+    client = client_for(Auth(build_auth({"local": idp}).settings, store=store))
+    for _ in range(10):
+        assert client.get("/auth/login", params={"provider": "local", "next": "/"}).status_code == 302
+    assert pings == 1

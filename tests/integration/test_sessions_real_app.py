@@ -71,6 +71,8 @@ def test_locked_sqlite_store_answers_503_and_recovers(stack: Stack, browser: req
     lock = sqlite3.connect(stack.app.store_path, isolation_level=None)
     try:
         lock.execute("BEGIN IMMEDIATE")  # holds the write lock, as a stuck writer would
+        # The last successful ping stands for PING_REUSE_SECONDS; then the store is asked again.
+        wait_until(lambda: start_login(browser, stack.app.url, "local").status_code == 503, 10, "a 503")
         response = start_login(browser, stack.app.url, "local")
         assert response.status_code == 503
         assert "Sign-in is temporarily unavailable" in response.text
@@ -115,6 +117,7 @@ def test_redis_outage_answers_503_then_recovers(
 
         redis_server.stop()
         try:
+            wait_until(lambda: start_login(browser, app.url, "local").status_code == 503, 10, "a 503")
             login = start_login(browser, app.url, "local")
             assert login.status_code == 503 and "Sign-in is temporarily unavailable" in login.text
             logout = browser.get(f"{app.url}/auth/logout", allow_redirects=False)

@@ -549,7 +549,7 @@ def test_realm_settings(realm: dict[str, Any]) -> None:
 
 
 def test_realm_rotates_refresh_tokens_strictly(realm: dict[str, Any]) -> None:
-    """"Revoke Refresh Token" with no reuse: a refresh token spent twice revokes the grant,
+    """ "Revoke Refresh Token" with no reuse: a refresh token spent twice revokes the grant,
     so the local stack shows at once if the app's refresh is not single-flight."""
     assert realm["revokeRefreshToken"] is True
     assert realm["refreshTokenMaxReuse"] == 0
