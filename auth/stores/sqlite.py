@@ -31,6 +31,8 @@ BUSY_TIMEOUT = 0.2
 #: expired rows deleted per ``create``: enough to keep up with sign-ins, never a long lock
 PURGE_BATCH = 100
 MAX_IDLE_CONNECTIONS = 8
+#: how long a write waits for the other writes of this process before the store counts as down
+WRITE_QUEUE_TIMEOUT = 5.0
 
 _SCHEMA = """
 CREATE TABLE sessions (
@@ -66,6 +68,7 @@ class SqliteStore(SessionStore):
         self._pool_lock = threading.Lock()
         self._idle: list[sqlite3.Connection] = []
         self._schema_lock = threading.Lock()  # one thread per store prepares the file
+        self._write_lock = threading.Lock()  # this process's writers, one at a time (see _writing)
         self._schema_ready = False
 
     # -- connections ------------------------------------------------------------------
@@ -155,9 +158,23 @@ class SqliteStore(SessionStore):
             connection.close()  # also rolls back an open transaction
 
     @contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """A connection for one write. Writers of this process take turns on a Python lock
+        first: SQLite's own busy handler sleeps and retries, so fifty sign-ins writing at
+        once would starve some past ``busy_timeout``. SQLite's lock then only arbitrates
+        between processes."""
+        if not self._write_lock.acquire(timeout=WRITE_QUEUE_TIMEOUT):
+            raise StoreUnavailable(self._backend, f"too many writes waiting (over {WRITE_QUEUE_TIMEOUT:g} s)")
+        try:
+            with self._connection() as connection:
+                yield connection
+        finally:
+            self._write_lock.release()
+
+    @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE: the write lock from the start (within ``busy_timeout``), COMMIT at the end."""
-        with self._connection() as connection:
+        with self._writing() as connection:
             connection.execute("BEGIN IMMEDIATE")
             yield connection  # on an exception ``_connection`` closes it, which rolls back
             connection.execute("COMMIT")
@@ -218,14 +235,14 @@ class SqliteStore(SessionStore):
         )
 
     def touch(self, session_id: str, at: float) -> None:
-        with self._connection() as db:
+        with self._writing() as db:
             db.execute(
                 f"UPDATE sessions SET last_active_at = ? WHERE session_id = ? AND {_LIVE} AND last_active_at < ?",
                 (at, session_id, max(at, self._clock()), at),
             )
 
     def end(self, session_id: str, reason: str, at: float) -> bool:
-        with self._connection() as db:
+        with self._writing() as db:
             cursor = db.execute(
                 f"UPDATE sessions SET ended_at = ?, end_reason = ?, tokens = NULL WHERE session_id = ? AND {_LIVE}",
                 (at, reason, session_id, max(at, self._clock())),
@@ -257,7 +274,7 @@ class SqliteStore(SessionStore):
         now = self._clock()
         if until <= now:
             return False
-        with self._connection() as db:
+        with self._writing() as db:
             # One statement: a new key is inserted, an expired claim is taken over, a live one is left alone.
             cursor = db.execute(
                 "INSERT INTO claimed_keys (key, until) VALUES (?, ?) "
@@ -267,12 +284,12 @@ class SqliteStore(SessionStore):
             return cursor.rowcount == 1
 
     def release(self, key: str) -> None:
-        with self._connection() as db:
+        with self._writing() as db:
             db.execute("DELETE FROM claimed_keys WHERE key = ?", (key,))
 
     def set_tokens(self, session_id: str, tokens: bytes, claims: Mapping[str, Any] | None = None) -> None:
         new_claims = claims_to_json(claims) if claims is not None else None
-        with self._connection() as db:
+        with self._writing() as db:
             db.execute(
                 f"UPDATE sessions SET tokens = ?, claims = COALESCE(?, claims) WHERE session_id = ? AND {_LIVE}",
                 (bytes(tokens), new_claims, session_id, self._clock()),

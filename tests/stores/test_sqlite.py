@@ -238,3 +238,33 @@ def test_a_schema_from_a_newer_version_is_refused(path: Path) -> None:
     with pytest.raises(StoreUnavailable) as raised:
         SqliteStore(path).get(new_session_id())
     assert raised.value.failure == "schema version 7, but this package reads version 1"
+
+
+def test_a_burst_of_writers_in_one_process_all_get_through(path: Path) -> None:
+    """SQLite's busy handler sleeps and retries; fifty threads on it alone starve some past
+    the busy timeout (a sign-in burst answered 503 in scripts/load.py). They take turns first."""
+    import threading
+
+    store = SqliteStore(path, busy_timeout=0.05)
+    now = time.time()
+    store.ping()
+    failures: list[BaseException] = []
+    start = threading.Barrier(50)
+
+    def sign_in() -> None:
+        start.wait()
+        try:
+            for _ in range(5):
+                store.create(make_record(now))
+                store.claim_once(new_session_id(), now + 60)
+        except BaseException as error:
+            failures.append(error)
+
+    threads = [threading.Thread(target=sign_in) for _ in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    store.close()
+    assert failures == []
+    assert rows(path) == 250
