@@ -91,6 +91,7 @@ def test_unreachable_provider_fails() -> None:
         "AUTH_CORP_CLIENT_ID": "x",
         "AUTH_CORP_CLIENT_SECRET": "y",
         "AUTH_COOKIE_SECRET": COOKIE_SECRET,
+        "AUTH_STORE": f"sqlite:///{STORE_DIR}/sessions.db",
     }
     status, output = doctor(env)
 
