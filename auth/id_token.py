@@ -127,7 +127,7 @@ class IdTokenValidator:
     def validate_exp(self, claims: dict[str, Any], now: float) -> None:
         """Step 9: not expired (with a small leeway for clock skew)."""
         exp = claims.get("exp")
-        if not _is_number(exp):
+        if not is_number(exp):
             raise InvalidIdToken("ID token has no valid exp")
         if now > exp + self.leeway:
             raise InvalidIdToken("ID token has expired")
@@ -135,7 +135,7 @@ class IdTokenValidator:
     def validate_iat(self, claims: dict[str, Any], now: float) -> None:
         """Step 10: issued now-ish, neither in the future nor long ago."""
         iat = claims.get("iat")
-        if not _is_number(iat):
+        if not is_number(iat):
             raise InvalidIdToken("ID token has no valid iat")
         if iat > now + self.leeway:
             raise InvalidIdToken("ID token was issued in the future (check the clocks)")
@@ -159,7 +159,7 @@ class IdTokenValidator:
 
     def validate_auth_time(self, claims: dict[str, Any]) -> None:
         """Step 13 (type only: we do not send max_age)."""
-        if "auth_time" in claims and not _is_number(claims["auth_time"]):
+        if "auth_time" in claims and not is_number(claims["auth_time"]):
             raise InvalidIdToken("ID token auth_time is not a number")
 
 
@@ -173,5 +173,5 @@ def audiences(claims: dict[str, Any]) -> list[str]:
     return []
 
 
-def _is_number(value: Any) -> TypeGuard[float]:
+def is_number(value: Any) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -32,7 +32,7 @@ from .errors import (
     TokenExchangeFailed,
 )
 from .events import log_event
-from .id_token import IdTokenValidator, allowed_algorithms
+from .id_token import IdTokenValidator, allowed_algorithms, is_number
 from .presets import ProviderSettings
 from .reader import url_allowed
 from .transaction import LoginTransaction
@@ -100,7 +100,7 @@ def refuse_redirect(response: requests.Response) -> requests.Response:
 
 def _seconds(value: Any) -> float | None:
     """A JSON number of seconds (``expires_in``), else None."""
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    return float(value) if is_number(value) else None
 
 
 def _endpoint(url: str | None) -> str:

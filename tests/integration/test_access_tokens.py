@@ -24,6 +24,7 @@ from auth.stores.base import SessionStore
 from auth.stores.memory import MemoryStore
 from auth.stores.redis import RedisStore
 from tests.support.clock import Clock
+from tests.support.flaky_store import FlakyStore
 from tests.support.inprocess import build_auth, client_for, path_and_query
 from tests.support.provider import LocalProvider, ProviderUser
 from tests.support.redis_server import RedisServer
@@ -338,17 +339,7 @@ def test_a_refreshed_id_token_breaking_oidc_12_2_ends_the_session(
 
 
 def test_a_store_outage_during_get_is_refresh_unavailable(idp: LocalProvider, clock: Clock) -> None:
-    class Down(MemoryStore):
-        down = False
-
-        def get(self, session_id: str):  # type: ignore[no-untyped-def]
-            if self.down:
-                from auth.stores.base import StoreUnavailable
-
-                raise StoreUnavailable("memory", "simulated outage")
-            return super().get(session_id)
-
-    store = Down()
+    store = FlakyStore()
     auth = make_auth(idp, clock, store)
     value = sign_in(client_for(auth))
     store.down = True

@@ -18,8 +18,7 @@ from starlette.testclient import TestClient
 
 from auth import Auth
 from auth.sessions import PING_REUSE_SECONDS
-from auth.stores.base import SessionRecord, StoreUnavailable
-from auth.stores.memory import MemoryStore
+from tests.support.flaky_store import FlakyStore
 from tests.support.inprocess import PUBLIC_URL, build_auth, client_for, path_and_query, query
 from tests.support.provider import LocalProvider, ProviderUser
 
@@ -40,39 +39,9 @@ def idp(_idp: LocalProvider) -> Iterator[LocalProvider]:
     _idp.reset()
 
 
-class DownStore(MemoryStore):
-    """A memory store whose backend can be switched off, as Redis going away would."""
-
-    down = False
-    fail_after_claim = False
-
-    def _check(self) -> None:
-        if self.down:
-            raise StoreUnavailable("redis 127.0.0.1:6379/0", "connection refused")
-
-    def get(self, session_id: str) -> SessionRecord | None:
-        self._check()
-        return super().get(session_id)
-
-    def create(self, record: SessionRecord) -> None:
-        self._check()
-        super().create(record)
-
-    def end(self, session_id: str, reason: str, at: float) -> bool:
-        self._check()
-        return super().end(session_id, reason, at)
-
-    def claim_once(self, key: str, until: float) -> bool:
-        self._check()
-        return super().claim_once(key, until)
-
-    def end_by_provider_sid(self, provider: str, provider_sid: str, reason: str, at: float) -> list[str]:
-        if self.fail_after_claim:
-            raise StoreUnavailable("redis 127.0.0.1:6379/0", "connection reset")
-        return super().end_by_provider_sid(provider, provider_sid, reason, at)
-
-    def ping(self) -> None:
-        self._check()
+def down_store() -> FlakyStore:
+    """A store that fails as Redis going away would, while ``down`` is set."""
+    return FlakyStore(backend="redis 127.0.0.1:6379/0", failure="connection refused")
 
 
 def sign_in(client: TestClient, user: str = "alice") -> str:
@@ -203,7 +172,7 @@ def test_sign_out_everywhere_ends_every_session_of_that_user_only(auth: Auth, id
 def test_store_outage_gives_readable_503_pages_and_one_log_line_each(
     idp: LocalProvider, caplog: pytest.LogCaptureFixture
 ) -> None:
-    store = DownStore()
+    store = down_store()
     auth = Auth(build_auth({"local": idp}).settings, store=store)
     client = client_for(auth)
     value = sign_in(client)
@@ -320,7 +289,7 @@ def test_malformed_backchannel_requests_are_400_never_5xx(client: TestClient, bo
 
 
 def test_backchannel_logout_while_the_store_is_down_is_400_and_can_be_retried(idp: LocalProvider) -> None:
-    store = DownStore()
+    store = down_store()
     auth = Auth(build_auth({"local": idp}).settings, store=store)
     client = client_for(auth)
     value = sign_in(client)
@@ -361,31 +330,22 @@ def test_backchannel_logout_without_a_store_says_it_cannot(idp: LocalProvider) -
 
 
 def test_a_store_failure_after_the_jti_was_claimed_does_not_spend_it(idp: LocalProvider) -> None:
-    store = DownStore()
+    store = down_store()
     auth = Auth(build_auth({"local": idp}).settings, store=store)
     client = client_for(auth)
     value = sign_in(client)
     token = idp.logout_token(sub="alice", sid=session_sid(auth, value))
-    store.fail_after_claim = True
+    store.failing = {"end_by_provider_sid": "connection reset"}  # after the jti was claimed
     assert post_token(client, token).json()["error"] == "temporarily_unavailable"
-    store.fail_after_claim = False
+    store.failing = {}
     assert post_token(client, token).status_code == 200
     assert auth.sessions.check(value).ended == "backchannel"
 
 
 def test_a_recent_successful_ping_stands_for_a_burst_of_sign_ins(idp: LocalProvider) -> None:
     """A SQLite ping takes the write lock: fifty sign-ins at once must not queue on it."""
-    store = DownStore()
-    pings = 0
-    original = store.ping
-
-    def counted() -> None:
-        nonlocal pings
-        pings += 1
-        original()
-
-    store.ping = counted  # type: ignore[method-assign]
+    store = down_store()
     client = client_for(Auth(build_auth({"local": idp}).settings, store=store))
     for _ in range(10):
         assert client.get("/auth/login", params={"provider": "local", "next": "/"}).status_code == 302
-    assert pings == 1
+    assert store.calls["ping"] == 1

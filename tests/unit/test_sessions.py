@@ -16,10 +16,11 @@ from auth.identity import Identity
 from auth.secret import Secret
 from auth.session_cookie import SessionCookie
 from auth.sessions import MAX_AGE_GRACE, Sessions
-from auth.stores.base import SessionRecord, StoreUnavailable
+from auth.stores.base import StoreUnavailable
 from auth.stores.memory import MemoryStore
 from auth.vault import StoredTokens, TokenVault
 from tests.support.clock import T0, Clock
+from tests.support.flaky_store import FlakyStore
 
 IDLE = 600.0
 MAX_AGE = 8 * 3600.0
@@ -38,29 +39,6 @@ ALICE = Identity(
 )
 
 
-class FlakyStore(MemoryStore):
-    """A memory store that raises ``StoreUnavailable`` while ``down`` is set."""
-
-    def __init__(self, clock: Clock) -> None:
-        super().__init__(clock=clock)
-        self.down = False
-
-    def get(self, session_id: str) -> SessionRecord | None:
-        if self.down:
-            raise StoreUnavailable("memory", "simulated outage")
-        return super().get(session_id)
-
-    def create(self, record: SessionRecord) -> None:
-        if self.down:
-            raise StoreUnavailable("memory", "simulated outage")
-        super().create(record)
-
-    def end(self, session_id: str, reason: str, at: float) -> bool:
-        if self.down:
-            raise StoreUnavailable("memory", "simulated outage")
-        return super().end(session_id, reason, at)
-
-
 @pytest.fixture
 def clock() -> Clock:
     return Clock(T0)
@@ -68,7 +46,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def store(clock: Clock) -> FlakyStore:
-    return FlakyStore(clock)
+    return FlakyStore(clock=clock)
 
 
 def make_sessions(clock: Clock, store: MemoryStore | None) -> Sessions:
@@ -349,18 +327,9 @@ def test_store_faults_while_ending_or_touching_are_logged_and_change_nothing(
     user = sessions.check(value).user
     assert user is not None and user.session_id is not None
 
-    class EndFails(FlakyStore):
-        def end(self, session_id: str, reason: str, at: float) -> bool:
-            raise StoreUnavailable("memory", "end refused")
-
-        def touch(self, session_id: str, at: float) -> None:
-            raise StoreUnavailable("memory", "touch refused")
-
-        def claim_once(self, key: str, until: float) -> bool:
-            raise StoreUnavailable("memory", "claim refused")
-
-    failing = EndFails(clock)
+    failing = FlakyStore(clock=clock)
     failing.create(store.get(user.session_id))  # type: ignore[arg-type]
+    failing.failing = {"end": "end refused", "touch": "touch refused", "claim_once": "claim refused"}
     broken = make_sessions(clock, failing)
     with caplog.at_level(logging.INFO, logger="auth"):
         clock.now += IDLE / 2
