@@ -249,7 +249,9 @@ def test_without_a_store_the_cookie_age_is_the_only_timeout(clock: Clock) -> Non
 def test_sign_out_state_is_ours_and_short_lived(sessions: Sessions, clock: Clock) -> None:
     state = sessions.sign_out_state()
     assert sessions.confirms_sign_out(state)
-    assert not sessions.confirms_sign_out(state[:-2] + "xx")
+    tampered = state[:-10] + ("A" if state[-10] != "A" else "B") + state[-9:]
+    assert not sessions.confirms_sign_out(tampered)
+    assert not sessions.confirms_sign_out(state[:-2] + "xx" if state[-2:] != "xx" else state[:-2] + "yy")
     assert not sessions.confirms_sign_out(None)
     assert not sessions.confirms_sign_out("x" * 1000)
     clock.now += 601
