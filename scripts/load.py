@@ -5,7 +5,7 @@ Run from the repository root::
     .venv/bin/python scripts/load.py [--logins 50] [--stalled 60] [--samples 20]
 
 Everything runs on this machine and talks only to 127.0.0.1 / localhost: a
-``LocalProvider`` (tests/support/provider.py) in a thread, the real demo app
+``LocalProvider`` (tests/support/provider/) in a thread, the real demo app
 (``streamlit run app.py``, tests/support/app_process.py) as a subprocess, and
 Debian's headless Chromium driven by Playwright (never ``playwright install``).
 

@@ -1,0 +1,69 @@
+"""The provider's answers that are not tokens: HTML pages, redirects with parameters, OAuth error JSON.
+
+Every endpoint answers problems in one of these few ways, so they are built in one place
+and look the same whichever endpoint sends them.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse
+
+from .records import _OAuthError
+from .users import ProviderUser
+
+
+def html_page(title: str, body: str, status: int = 200, raw: bool = False) -> HTMLResponse:
+    content = body if raw else f"<p>{html.escape(body)}</p>"
+    return HTMLResponse(
+        f"<!doctype html><html><head><title>{html.escape(title)}</title></head>"
+        f"<body><h1>{html.escape(title)}</h1>{content}</body></html>",
+        status_code=status,
+    )
+
+
+def login_page(params: dict[str, str], users: Iterable[ProviderUser], action: str) -> HTMLResponse:
+    """The sign-in form: the authorization request's parameters as hidden fields and one
+    button per user, posted to ``action`` (the authorize path)."""
+    hidden = "".join(
+        f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">' for k, v in params.items()
+    )
+    buttons = "".join(
+        f'<button type="submit" name="user" value="{html.escape(u.sub)}">{html.escape(_label(u))}</button>'
+        for u in users
+    )
+    body = f'<form method="post" action="{html.escape(action)}">{hidden}{buttons}</form>'
+    return html_page("Sign in to Local Provider", body, raw=True)
+
+
+def _label(user: ProviderUser) -> str:
+    """Button text on the login page: the name a person would recognise (else the ``sub``)."""
+    return str(user.claims.get("preferred_username") or user.claims.get("email") or user.sub)
+
+
+def redirect(uri: str, **params: str | None) -> RedirectResponse:
+    """302 to ``uri`` with ``params`` added to any query it already has (None values dropped)."""
+    parts = urlsplit(uri)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    query += [(k, v) for k, v in params.items() if v is not None]
+    return RedirectResponse(parts._replace(query=urlencode(query)).geturl(), status_code=302)
+
+
+def oauth_error_response(err: _OAuthError) -> JSONResponse:
+    return JSONResponse(
+        {"error": err.error, "error_description": err.description},
+        status_code=err.status,
+        headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
+    )
+
+
+def client_error_response(err: _OAuthError, basic: bool) -> JSONResponse:
+    """An error from an endpoint with client authentication (token, revocation): a 401
+    answer to Basic credentials carries the challenge (RFC 6749 §5.2)."""
+    response = oauth_error_response(err)
+    if err.status == 401 and basic:
+        response.headers["WWW-Authenticate"] = 'Basic realm="LocalProvider"'
+    return response
