@@ -10,7 +10,8 @@ import pytest
 from auth.secret import Secret
 from auth.signing import LOGOUT_SALT, SESSION_SALT, TimedSigner
 
-ALPHABET = string.ascii_letters + string.digits + "-_"
+# In base64 order: a character's index is the six bits it carries.
+ALPHABET = string.ascii_uppercase + string.ascii_lowercase + string.digits + "-_"
 
 
 @pytest.fixture(params=[SESSION_SALT, LOGOUT_SALT])
