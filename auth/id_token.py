@@ -11,6 +11,7 @@ and joserfc verifies the signature. Then each claim rule runs in order.
 from __future__ import annotations
 
 import hmac
+import math
 import time
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, TypeGuard
@@ -173,5 +174,22 @@ def audiences(claims: dict[str, Any]) -> list[str]:
     return []
 
 
+def finite_number(value: Any) -> float | None:
+    """A JSON number as a float, else None.
+
+    Booleans are not numbers here, and neither are the NaN and Infinity that Python's JSON
+    parser reads, nor integers too large for a float: a NaN ``exp`` compares as never
+    expired, and ``float(10**400)`` raises where a readable refusal is due.
+    """
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
 def is_number(value: Any) -> TypeGuard[float]:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """``finite_number``, as a type guard for claims compared where they stand."""
+    return finite_number(value) is not None

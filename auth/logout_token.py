@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -38,7 +37,7 @@ from joserfc import jws
 from joserfc.errors import BadSignatureError, InvalidKeyIdError, JoseError
 
 from .errors import AuthError, InvalidIdToken, LoginError
-from .id_token import audiences
+from .id_token import audiences, finite_number
 from .identity import is_text
 from .oidc import ProviderClient
 
@@ -206,7 +205,7 @@ class LogoutTokenValidator:
 
     def validate_iat(self, claims: dict[str, Any], now: float) -> float:
         """§2.6, as for ID tokens (OIDC Core §3.1.3.7): issued now-ish, within ``max_age``."""
-        iat = _number(claims.get("iat"))
+        iat = finite_number(claims.get("iat"))
         if iat is None:
             raise InvalidLogoutToken("logout token has no valid iat")
         if iat > now + self.leeway:
@@ -221,7 +220,7 @@ class LogoutTokenValidator:
         23); without it ``max_age`` alone bounds the token's life."""
         if "exp" not in claims:
             return None
-        exp = _number(claims["exp"])
+        exp = finite_number(claims["exp"])
         if exp is None:
             raise InvalidLogoutToken("logout token exp is not a number")
         if now > exp + self.leeway:
@@ -274,14 +273,3 @@ def _signature_failure(error: InvalidIdToken) -> str:
     if isinstance(error.__cause__, BadSignatureError):
         return "logout token signature is invalid"
     return "logout token could not be verified"
-
-
-def _number(value: Any) -> float | None:
-    """A finite JSON number as a float; ``None`` for anything else (booleans, NaN, 1e999, 10**400)."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except OverflowError:
-        return None
-    return number if math.isfinite(number) else None

@@ -32,7 +32,7 @@ from .errors import (
     TokenExchangeFailed,
 )
 from .events import log_event
-from .id_token import IdTokenValidator, allowed_algorithms, is_number
+from .id_token import IdTokenValidator, allowed_algorithms, finite_number
 from .presets import ProviderSettings
 from .reader import url_allowed
 from .transaction import LoginTransaction
@@ -98,14 +98,16 @@ def refuse_redirect(response: requests.Response) -> requests.Response:
     return response
 
 
-def _seconds(value: Any) -> float | None:
-    """A JSON number of seconds (``expires_in``), else None."""
-    return float(value) if is_number(value) else None
-
-
 def _endpoint(url: str | None) -> str:
     """A URL without its query string, for messages (queries may carry tokens)."""
     return (url or "?").split("?", 1)[0]
+
+
+def _lifetime(expires_in: Any) -> float | None:
+    """``expires_in`` (RFC 6749 §5.1, seconds) when it is a positive number, else None (not
+    known): a negative one would otherwise have the token refreshed on every call."""
+    seconds = finite_number(expires_in)
+    return seconds if seconds is not None and seconds > 0 else None
 
 
 class ProviderClient:
@@ -297,7 +299,7 @@ class ProviderClient:
             access_token=access_token if isinstance(access_token, str) else None,
             raw=dict(token),
             refresh_token=refresh_token if isinstance(refresh_token, str) and refresh_token else None,
-            expires_in=_seconds(expires_in),
+            expires_in=_lifetime(expires_in),
         )
 
     def refresh(self, refresh_token: str) -> RefreshedTokens:
@@ -329,7 +331,7 @@ class ProviderClient:
             access_token=access_token,
             refresh_token=new_refresh if isinstance(new_refresh, str) and new_refresh else refresh_token,
             id_token=id_token if isinstance(id_token, str) and id_token else None,
-            expires_in=_seconds(expires_in),
+            expires_in=_lifetime(expires_in),
         )
 
     def end_session_url(

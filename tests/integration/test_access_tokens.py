@@ -14,6 +14,7 @@ import secrets
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -99,6 +100,19 @@ def test_a_fresh_token_comes_from_the_store_without_asking_the_provider(idp: Loc
     assert userinfo_status(idp, token.value) == 200
     assert token.seconds_left(clock()) == pytest.approx(300, abs=2)
     assert "value" not in repr(token) and token.value not in repr(token)
+    assert idp.refresh_requests == []
+
+
+@pytest.mark.parametrize("expires_in", ["300", 10**400, 0, -5, True, None])
+def test_an_unusable_expires_in_means_an_unknown_lifetime(idp: LocalProvider, clock: Clock, expires_in: Any) -> None:
+    """RFC 6749 §5.1: a positive number of seconds. Anything else is no answer, neither a
+    failed sign-in nor a token refreshed on every call."""
+    idp.token_response_override = {"expires_in": expires_in}
+    auth = make_auth(idp, clock)
+    value = sign_in(client_for(auth))
+    token = auth.tokens.get(value)
+    assert token.expires_at is None and token.seconds_left(clock()) is None
+    assert auth.tokens.get(value).value == token.value
     assert idp.refresh_requests == []
 
 

@@ -181,12 +181,16 @@ def test_missing_or_invalid_sub(keys: dict[str, RSAKey], source: KeySource, sub:
     assert rejected(sign(keys["k1"], claims(sub=sub)), source) == "ID token has no sub"
 
 
-@pytest.mark.parametrize("iat", [None, "1700000000", True])
+# Python's JSON parser reads NaN and Infinity; a NaN exp compares as never expired.
+NOT_FINITE = [float("nan"), float("inf"), float("-inf"), pytest.param(10**400, id="10**400")]
+
+
+@pytest.mark.parametrize("iat", [None, "1700000000", True, *NOT_FINITE])
 def test_missing_or_invalid_iat(keys: dict[str, RSAKey], source: KeySource, iat: Any) -> None:
     assert rejected(sign(keys["k1"], claims(iat=iat)), source) == "ID token has no valid iat"
 
 
-@pytest.mark.parametrize("exp", [None, "1700000300"])
+@pytest.mark.parametrize("exp", [None, "1700000300", *NOT_FINITE])
 def test_missing_or_invalid_exp(keys: dict[str, RSAKey], source: KeySource, exp: Any) -> None:
     assert rejected(sign(keys["k1"], claims(exp=exp)), source) == "ID token has no valid exp"
 
@@ -233,8 +237,9 @@ def test_empty_expected_nonce_never_matches(keys: dict[str, RSAKey], source: Key
     assert rejected(token, source, nonce="") == "ID token nonce does not match this sign-in"
 
 
-def test_auth_time_not_a_number(keys: dict[str, RSAKey], source: KeySource) -> None:
-    token = sign(keys["k1"], claims(auth_time="yesterday"))
+@pytest.mark.parametrize("auth_time", ["yesterday", float("nan"), float("inf")])
+def test_auth_time_not_a_number(keys: dict[str, RSAKey], source: KeySource, auth_time: Any) -> None:
+    token = sign(keys["k1"], claims(auth_time=auth_time))
     assert rejected(token, source) == "ID token auth_time is not a number"
 
 

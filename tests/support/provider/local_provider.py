@@ -61,6 +61,7 @@ class LocalProvider:
     - ``send_iss``: add ``iss`` to authorization responses and advertise it (RFC 9207).
     - ``jwks_redirect_to``: the JWKS endpoint answers 302 to this URL instead of the keys.
     - ``id_token_claims_override``: merged into ID token claims; ``None`` values delete.
+    - ``token_response_override``: merged into every token response (code and refresh).
     - ``sign_with``: sign ID tokens with this key (not in JWKS). The header ``kid`` is the
       key's own ``kid`` if it has one, else the current key's ``kid`` (a pure bad signature).
     - ``date_offset_seconds``: provider clock skew: shifts the ``Date`` header and the
@@ -156,6 +157,7 @@ class LocalProvider:
     send_iss: bool
     jwks_redirect_to: str | None
     id_token_claims_override: dict[str, Any]
+    token_response_override: dict[str, Any]
     sign_with: RSAKey | None
     date_offset_seconds: float
     slow_seconds: float
@@ -243,6 +245,7 @@ class LocalProvider:
         self.send_iss = False
         self.jwks_redirect_to = None
         self.id_token_claims_override = {}
+        self.token_response_override = {}
         self.sign_with = None
         self.date_offset_seconds = 0.0
         self.id_token_lifetime = 300

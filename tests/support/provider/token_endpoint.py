@@ -80,6 +80,7 @@ class TokenEndpoint:
                 raise _OAuthError("unsupported_grant_type", f"grant_type {grant_type!r} is not supported")
         except _OAuthError as err:
             return client_error_response(err, basic)
+        body.update(provider.token_response_override)
         return JSONResponse(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
     def _record_refresh(self, outcome: str, form: dict[str, str]) -> None:
