@@ -13,7 +13,7 @@ from __future__ import annotations
 import hmac
 import math
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, TypeGuard
 
 from joserfc import jws, jwt
@@ -59,6 +59,38 @@ class IdTokenValidator:
 
     def validate(self, id_token: str, keys: KeySetSource, nonce: str) -> dict[str, Any]:
         """Verified claims of ``id_token``; raises ``InvalidIdToken`` naming the failed rule."""
+        claims = self._signed_and_current(id_token, keys)
+        self.validate_nonce(claims, nonce)
+        self.validate_sub(claims)
+        self.validate_auth_time(claims)
+        return claims
+
+    def validate_refreshed(
+        self,
+        id_token: str,
+        keys: KeySetSource,
+        *,
+        signed_in: Mapping[str, Any],
+        nonce: str | None,
+    ) -> dict[str, Any]:
+        """Claims of an ID token from a refresh, validated like the first (``signed_in``: the
+        session's claims, ``nonce``: the sign-in's) plus OpenID Connect Core §12.2: the same
+        ``iss`` and ``sub``, the same ``auth_time`` where both have one, and a ``nonce`` only
+        if it is the sign-in's (a refreshed token usually carries none)."""
+        claims = self._signed_and_current(id_token, keys)
+        self.validate_sub(claims)
+        self.validate_auth_time(claims)
+        if claims.get("sub") != signed_in.get("sub") or claims.get("iss") != signed_in.get("iss"):
+            raise InvalidIdToken("refreshed ID token names another user or issuer than the session")
+        if "nonce" in claims and not _same_text(claims["nonce"], nonce):
+            raise InvalidIdToken("refreshed ID token carries a nonce that is not the sign-in's")
+        first_auth_time = signed_in.get("auth_time")
+        if "auth_time" in claims and first_auth_time is not None and claims["auth_time"] != first_auth_time:
+            raise InvalidIdToken("refreshed ID token has another auth_time than the sign-in")
+        return claims
+
+    def _signed_and_current(self, id_token: str, keys: KeySetSource) -> dict[str, Any]:
+        """Steps 2-10, shared by a sign-in's ID token and a refreshed one."""
         claims = self.verify_signature(id_token, keys)
         now = self._clock()
         self.validate_iss(claims)
@@ -66,9 +98,6 @@ class IdTokenValidator:
         self.validate_azp(claims)
         self.validate_exp(claims, now)
         self.validate_iat(claims, now)
-        self.validate_nonce(claims, nonce)
-        self.validate_sub(claims)
-        self.validate_auth_time(claims)
         return claims
 
     def verify_signature(self, token: str, keys: KeySetSource) -> dict[str, Any]:
@@ -145,8 +174,7 @@ class IdTokenValidator:
 
     def validate_nonce(self, claims: dict[str, Any], expected: str) -> None:
         """Step 11: the nonce we sent, compared in constant time. Always required here."""
-        nonce = claims.get("nonce")
-        if not isinstance(nonce, str) or not expected or not hmac.compare_digest(nonce.encode(), expected.encode()):
+        if not _same_text(claims.get("nonce"), expected):
             raise InvalidIdToken("ID token nonce does not match this sign-in")
 
     def validate_sub(self, claims: dict[str, Any]) -> None:
@@ -162,6 +190,13 @@ class IdTokenValidator:
         """Step 13 (type only: we do not send max_age)."""
         if "auth_time" in claims and not is_number(claims["auth_time"]):
             raise InvalidIdToken("ID token auth_time is not a number")
+
+
+def _same_text(given: Any, expected: str | None) -> bool:
+    """``given`` is the non-empty ``expected`` string, compared in constant time."""
+    if not isinstance(given, str) or not expected:
+        return False
+    return hmac.compare_digest(given.encode(), expected.encode())
 
 
 def audiences(claims: dict[str, Any]) -> list[str]:

@@ -19,7 +19,6 @@ their own threads, never on the event loop.
 
 from __future__ import annotations
 
-import hmac
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -214,7 +213,9 @@ class AccessTokens:
         if new.id_token is None:
             return None
         try:
-            id_claims = self._validate_refreshed_id_token(client, record, tokens, new.id_token)
+            id_claims = client.id_token_validator().validate_refreshed(
+                new.id_token, client.key_set, signed_in={**record.claims, "sub": record.sub}, nonce=tokens.nonce
+            )
         except InvalidIdToken as error:
             self._end(record, REFRESH_FAILED, error.detail)
             raise RefreshRefused(error.detail) from None
@@ -228,30 +229,6 @@ class AccessTokens:
             self._end(record, ACCESS_DENIED, error.detail)
             raise RefreshRefused(error.detail) from None
         return cookie_payload(identity)
-
-    def _validate_refreshed_id_token(
-        self, client: ProviderClient, record: SessionRecord, tokens: StoredTokens, id_token: str
-    ) -> dict[str, Any]:
-        validator = client.id_token_validator()
-        claims = validator.verify_signature(id_token, client.key_set)
-        now = self._clock()
-        validator.validate_iss(claims)
-        validator.validate_aud(claims)
-        validator.validate_azp(claims)
-        validator.validate_exp(claims, now)
-        validator.validate_iat(claims, now)
-        validator.validate_sub(claims)
-        if claims.get("sub") != record.sub or claims.get("iss") != record.claims.get("iss"):
-            raise InvalidIdToken("refreshed ID token names another user or issuer than the session")
-        nonce = claims.get("nonce")
-        if nonce is not None and not (
-            isinstance(nonce, str) and tokens.nonce and hmac.compare_digest(nonce.encode(), tokens.nonce.encode())
-        ):
-            raise InvalidIdToken("refreshed ID token carries a nonce that is not the sign-in's")
-        original_auth_time = record.claims.get("auth_time")
-        if "auth_time" in claims and original_auth_time is not None and claims["auth_time"] != original_auth_time:
-            raise InvalidIdToken("refreshed ID token has another auth_time than the sign-in")
-        return claims
 
     def _end(self, record: SessionRecord, reason: str, detail: str) -> None:
         log_event(

@@ -302,3 +302,45 @@ def test_user_message_has_no_internal_details(keys: dict[str, RSAKey], source: K
     assert caught.value.user_message == (
         "The sign-in provider's answer could not be verified, so you were not signed in."
     )
+
+
+# --- refreshed ID tokens (OpenID Connect Core §12.2) ---------------------------------------
+
+SIGNED_IN = {"iss": ISSUER, "sub": "user-1", "auth_time": NOW - 60}
+
+
+def refreshed(token: str, source: KeySource, nonce: str | None = NONCE) -> dict[str, Any]:
+    return validator().validate_refreshed(token, source, signed_in=SIGNED_IN, nonce=nonce)
+
+
+def test_a_refreshed_token_without_a_nonce_is_accepted(keys: dict[str, RSAKey], source: KeySource) -> None:
+    assert refreshed(sign(keys["k1"], claims(nonce=None, auth_time=NOW - 60)), source)["sub"] == "user-1"
+    assert refreshed(sign(keys["k1"], claims()), source)["nonce"] == NONCE
+
+
+@pytest.mark.parametrize(
+    ("overrides", "nonce", "message"),
+    [
+        ({"sub": "user-2"}, NONCE, "names another user or issuer"),
+        ({"nonce": "other"}, NONCE, "carries a nonce that is not the sign-in's"),
+        ({}, None, "carries a nonce that is not the sign-in's"),
+        ({"auth_time": NOW - 30}, NONCE, "has another auth_time than the sign-in"),
+        ({"auth_time": float("nan")}, NONCE, "auth_time is not a number"),
+        ({"exp": NOW - 3600}, NONCE, "has expired"),
+        ({"aud": "someone-else"}, NONCE, "audience"),
+    ],
+)
+def test_a_refreshed_token_is_validated_like_the_first_and_by_12_2(
+    keys: dict[str, RSAKey], source: KeySource, overrides: dict[str, Any], nonce: str | None, message: str
+) -> None:
+    with pytest.raises(InvalidIdToken, match=message):
+        refreshed(sign(keys["k1"], claims(**overrides)), source, nonce)
+
+
+def test_a_refreshed_token_from_another_issuer_is_refused(keys: dict[str, RSAKey], source: KeySource) -> None:
+    other = IdTokenValidator(
+        issuers=(ISSUER, "https://other.example"), client_id=CLIENT_ID, algorithms=("RS256",), clock=lambda: NOW
+    )
+    token = sign(keys["k1"], claims(iss="https://other.example"))
+    with pytest.raises(InvalidIdToken, match="names another user or issuer"):
+        other.validate_refreshed(token, source, signed_in=SIGNED_IN, nonce=NONCE)
