@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
+from .app_id import APP_ID_PATTERN, derive_app_id
 from .errors import ConfigurationError
 from .presets import PROVIDER_SUFFIXES, ProviderSettings, read_provider
 from .reader import EnvReader, is_loopback_host, url_allowed
@@ -56,6 +57,7 @@ _GENERATE_HINT = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
 GLOBAL_SETTINGS = (
     "AUTH_PROVIDERS",
     "AUTH_PUBLIC_URL",
+    "AUTH_APP_ID",
     "AUTH_COOKIE_SECRET",
     "AUTH_COOKIE_SECRET_FILE",
     "AUTH_SESSION_TIMEOUT",
@@ -122,6 +124,9 @@ class Settings:
     store: StoreSpec = field(default_factory=lambda: StoreSpec("memory"))
     #: the absolute cap on a session with a store; without one ``session_timeout`` is the cap
     session_max_age: float = DEFAULT_SESSION_MAX_AGE
+    #: the app sessions are bound to (``AUTH_APP_ID``, else derived: see ``auth.app_id``); empty
+    #: for settings built by hand in tests, which then bind to nothing
+    app_id: str = ""
 
     @property
     def stateful(self) -> bool:
@@ -224,6 +229,7 @@ def load_settings(
     http_timeout = _read_http_timeout(reader)
     secure = _read_cookie_secure(reader, public_url)
     cookie_name = _read_cookie_name(reader, secure, base_path, public_url)
+    app_id = _read_app_id(reader, cookie_name, public_url, base_path)
     legacy_callback = _read_legacy_callback(reader, providers)
     insecure_hosts = _read_insecure_hosts(reader)
     rate_limit = _read_rate_limit(reader)
@@ -268,6 +274,7 @@ def load_settings(
         provider_concurrency=concurrency,
         store=store,
         session_max_age=max_age,
+        app_id=app_id,
     )
 
 
@@ -440,6 +447,20 @@ def _read_cookie_name(reader: EnvReader, secure: bool, base_path: str, public_ur
             "and an app served at the root path (no server.baseUrlPath)"
         )
     return name
+
+
+def _read_app_id(reader: EnvReader, cookie_name: str, public_url: str, base_path: str) -> str:
+    """``AUTH_APP_ID``, else one derived from the cookie name and the public URL's host and path."""
+    raw = reader.get("AUTH_APP_ID")
+    if raw is None:
+        return derive_app_id(cookie_name, public_url, base_path)
+    if not APP_ID_PATTERN.fullmatch(raw):
+        reader.problem(
+            "AUTH_APP_ID must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or "
+            f"digit (it becomes part of store keys), got {raw[:80]!r}"
+        )
+        return derive_app_id(cookie_name, public_url, base_path)
+    return raw
 
 
 def _read_bool(reader: EnvReader, name: str, default: bool) -> bool:

@@ -128,6 +128,11 @@ def user_from_payload(
     )
 
 
+def session_salt(app_id: str) -> str:
+    """The session cookie's signing salt, bound to the app (unbound when ``app_id`` is empty)."""
+    return f"{SESSION_SALT}:{app_id}" if app_id else SESSION_SALT
+
+
 class SessionCookie:
     """Signs identities into cookie values and turns cookie values back into users."""
 
@@ -139,13 +144,16 @@ class SessionCookie:
         timeout: float,
         clock: Clock = time.time,
         accepted_issuers: Mapping[str, Sequence[str]] | None = None,
+        app_id: str = "",
     ) -> None:
         """``accepted_issuers`` maps provider name to issuers; sessions from any other
-        provider or issuer (say, one removed from the configuration) are signed out."""
+        provider or issuer (say, one removed from the configuration) are signed out.
+        ``app_id`` (see ``auth.app_id``) salts the signature: a cookie another app signed
+        with the same secret does not verify here."""
         self.name = name
         self.timeout = timeout
         self._clock = clock
-        self._signer = TimedSigner(secrets, SESSION_SALT, clock)
+        self._signer = TimedSigner(secrets, session_salt(app_id), clock)
         self._accepted_issuers = (
             {name: frozenset(issuers) for name, issuers in accepted_issuers.items()}
             if accepted_issuers is not None

@@ -24,12 +24,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from .errors import LogoutTokenReplayed
+from .errors import AccessDenied, LogoutTokenReplayed
 from .events import log_event
 from .identity import Identity, SessionStatus, User
+from .record_claims import RecordClaims
 from .secret import Secret
 from .session_cookie import IssuedCookie, SessionCookie, cookie_payload, user_from_payload
 from .signing import LOGOUT_SALT, TimedSigner
@@ -48,6 +49,8 @@ REFRESH_FAILED = "refresh_failed"
 ACCESS_DENIED = "access_denied"
 #: a cookie that no live record backs for any other reason (too old, unknown to the store)
 EXPIRED = "expired"
+#: the record's claims fail their tag or contradict its own columns (written by someone else)
+RECORD_INVALID = "record_invalid"
 
 #: at most one activity write per session this often (capped at a tenth of the idle timeout)
 MAX_TOUCH_INTERVAL = 5.0
@@ -85,15 +88,23 @@ class Sessions:
         max_age: float,
         clock: Callable[[], float] = time.time,
         touch_in_background: bool = True,
+        admit: Callable[[User], None] | None = None,
     ) -> None:
-        """``cookie`` must verify for ``max_age`` (the session's whole life) when a store is used."""
+        """``cookie`` must verify for ``max_age`` (the session's whole life) when a store is used.
+
+        ``admit`` is the access policy, re-applied to the session's identity on every
+        check (it raises ``AccessDenied``): rules tightened after sign-in take effect at
+        the next rerun, not at the next sign-in.
+        """
         self.cookie = cookie
         self.store = store
         self.idle_timeout = idle_timeout
         self.max_age = max_age if store is not None else idle_timeout
         self.touch_interval = min(MAX_TOUCH_INTERVAL, idle_timeout / 10)
         self._clock = clock
+        self._admit = admit
         self._vault = TokenVault(secrets)
+        self._record_claims = RecordClaims(secrets)
         self._sign_out_states = TimedSigner(secrets, LOGOUT_SALT, clock)
         self._touch_in_background = touch_in_background
         self._touch_pool: ThreadPoolExecutor | None = None
@@ -136,8 +147,8 @@ class Sessions:
                 created_at=now,
                 last_active_at=now,
                 expires_at=now + self.max_age,
-                claims=cookie_payload(identity),
-                tokens=self._vault.seal(tokens) if tokens is not None else None,
+                claims=self._record_claims.tag(session_id, cookie_payload(identity)),
+                tokens=self._vault.seal(tokens, session_id) if tokens is not None else None,
             )
         )
         return issued
@@ -159,7 +170,10 @@ class Sessions:
         """``check``, with the live session's record (for its tokens), else None."""
         if self.store is None:
             user = self.cookie.verify(value)
-            return SessionStatus(user=user, ended=EXPIRED if user is None and value else None), None
+            if user is None:
+                return SessionStatus(ended=EXPIRED if value else None), None
+            refused = self._refused(user)
+            return SessionStatus(user=None if refused else user, ended=refused), None
         user = self.cookie.verify(value, grace=MAX_AGE_GRACE)
         if user is None or user.session_id is None:
             return SessionStatus(ended=EXPIRED if value else None), None
@@ -170,29 +184,91 @@ class Sessions:
             self._report_fault(error, "check")
             return SessionStatus(unavailable=True), None
         now = self._clock()
-        if record is None or record.provider != user.provider or record.sub != user.sub:
-            if record is None and now >= user.signed_in_at + self.max_age:
-                self._log_max_age(user)
-                return SessionStatus(ended=MAX_AGE), None
-            return SessionStatus(ended=EXPIRED), None
-        if record.ended_at is not None:
-            return SessionStatus(ended=record.end_reason or EXPIRED), None
-        if now >= record.last_active_at + self.idle_timeout:
-            self._end_idle(record, now)
-            return SessionStatus(ended=IDLE), None
+        ended, record_user = self._judge(user, record, now)
+        if ended is not None or record is None or record_user is None:
+            return SessionStatus(ended=ended or EXPIRED), None
         last_active = record.last_active_at
         if force_touch or (activity and now - last_active >= self.touch_interval):
             self._touch(session_id, now, wait=force_touch)
             last_active = now
         idle_end = last_active + self.idle_timeout
-        user = user_from_payload(
-            record.claims,
-            record.created_at,
-            min(idle_end, record.expires_at),
-            session_id=session_id,
-            idle_expires_at=idle_end,
+        user = replace(record_user, expires_at=min(idle_end, record.expires_at), idle_expires_at=idle_end)
+        return SessionStatus(user=user), record
+
+    def _judge(self, user: User, record: SessionRecord | None, now: float) -> tuple[str | None, User | None]:
+        """Is the record behind a verified cookie a live session of that same identity?
+
+        ``(None, the user the record describes)`` when it is; else ``(why not, None)``,
+        after ending the session in the store where that is the consequence (idle, a
+        record someone else wrote, an identity the access rules now refuse).
+        """
+        assert self.store is not None and user.session_id is not None
+        if record is None or record.provider != user.provider or record.sub != user.sub:
+            if record is None and now >= user.signed_in_at + self.max_age:
+                self._log_max_age(user)
+                return MAX_AGE, None
+            return EXPIRED, None
+        if record.ended_at is not None:
+            return record.end_reason or EXPIRED, None
+        if now >= record.last_active_at + self.idle_timeout:
+            self._end_idle(record, now)
+            return IDLE, None
+        record_user = self._record_user(user, record)
+        if record_user is None:
+            self._end_for(record, RECORD_INVALID, now)
+            return RECORD_INVALID, None
+        refused = self._refused(record_user)
+        if refused is not None:
+            self._end_for(record, refused, now)
+            return refused, None
+        return None, record_user
+
+    def _record_user(self, user: User, record: SessionRecord) -> User | None:
+        """The user the record's claims describe, if their tag holds and they name the same
+        provider, ``sub`` and issuer as the record's columns and the signed cookie."""
+        claims = self._record_claims.verify(record.session_id, record.claims)
+        if claims is None:
+            log_event(
+                "session_record_refused", level=logging.WARNING, provider=record.provider, reason="claims tag invalid"
+            )
+            return None
+        record_user = user_from_payload(
+            claims, record.created_at, record.expires_at, session_id=record.session_id, idle_expires_at=None
         )
-        return SessionStatus(user=user, ended=None if user is not None else EXPIRED), record if user else None
+        if record_user is None or (record_user.provider, record_user.sub, record_user.issuer) != (
+            record.provider,
+            record.sub,
+            user.issuer,
+        ):
+            log_event(
+                "session_record_refused",
+                level=logging.WARNING,
+                provider=record.provider,
+                reason="claims name another identity than the record and cookie",
+            )
+            return None
+        return record_user
+
+    def _refused(self, user: User) -> str | None:
+        """``ACCESS_DENIED`` when the access policy no longer admits ``user``, else None."""
+        if self._admit is None:
+            return None
+        try:
+            self._admit(user)
+        except AccessDenied as error:
+            log_event("session_access_refused", level=logging.INFO, provider=user.provider, detail=error.detail)
+            return ACCESS_DENIED
+        return None
+
+    def _end_for(self, record: SessionRecord, reason: str, now: float) -> None:
+        """End one session for a reason found while checking it; logged once, by whoever ends it."""
+        try:
+            ended = self.store.end(record.session_id, reason, now) if self.store else False
+        except StoreUnavailable as error:
+            self._report_fault(error, "end")
+            return
+        if ended:
+            self._log_end(reason, record.provider, record.sub, 1)
 
     def _end_idle(self, record: SessionRecord, now: float) -> None:
         try:
@@ -250,25 +326,46 @@ class Sessions:
     # -- sign-out ---------------------------------------------------------------------
 
     def end(self, value: str | None, *, everywhere: bool = False) -> EndedSession | None:
-        """End the session behind this cookie (or every session of its user); None when
-        the cookie proves no session. Blocks on the store; raises ``StoreUnavailable``,
-        and then nothing was ended: the caller must say so, not pretend."""
-        user = self.cookie.verify(value, grace=MAX_AGE_GRACE if self.store is not None else 0.0)
-        if user is None:
+        """End the session behind this cookie (or, ``everywhere``, every session of its user).
+
+        Only a live session may end anything: a cookie whose session has already
+        ended (logout, idle, back-channel, a refused refresh) or is unknown to the
+        store ends nothing, and above all not the user's other sessions, since a
+        copy of an old cookie would otherwise sign its owner out of every device
+        for as long as its signature lasts. Then None; the caller deletes the
+        cookie in this browser either way. Blocks on the store; raises
+        ``StoreUnavailable``, and then nothing was ended: the caller must say so.
+        """
+        if self.store is None:
+            user = self.cookie.verify(value)
+            if user is None:
+                return None
+            self._log_end(LOGOUT, user.provider, user.sub, 1)
+            return EndedSession(user.provider, user.sub, ())
+        user = self.cookie.verify(value, grace=MAX_AGE_GRACE)
+        if user is None or user.session_id is None:
             return None
         reason = LOGOUT_EVERYWHERE if everywhere else LOGOUT
-        if self.store is None or user.session_id is None:
-            self._log_end(reason, user.provider, user.sub, 1)
-            return EndedSession(user.provider, user.sub, ())
-        now = self._clock()
         record = self.store.get(user.session_id)
+        now = self._clock()
+        not_live, _ = self._judge(user, record, now)
+        if not_live is not None or record is None:
+            log_event(
+                "logout_ignored",
+                level=logging.INFO,
+                provider=user.provider,
+                sub=user.sub,
+                everywhere=everywhere or None,
+                reason=f"session not live ({not_live or EXPIRED})",
+            )
+            return None
         tokens = self._open_tokens(record)
         if everywhere:
-            ended = tuple(self.store.end_all_for_user(user.provider, user.sub, reason, now))
+            ended = tuple(self.store.end_all_for_user(record.provider, record.sub, reason, now))
         else:
-            ended = (user.session_id,) if self.store.end(user.session_id, reason, now) else ()
-        self._log_end(reason, user.provider, user.sub, len(ended))
-        return EndedSession(user.provider, user.sub, ended, tokens)
+            ended = (record.session_id,) if self.store.end(record.session_id, reason, now) else ()
+        self._log_end(reason, record.provider, record.sub, len(ended))
+        return EndedSession(record.provider, record.sub, ended, tokens)
 
     def end_for_provider(self, provider: str, *, sub: str | None, sid: str | None, jti: str, until: float) -> int:
         """Back-channel logout: end the sessions a validated ``logout_token`` names (by the
@@ -312,7 +409,8 @@ class Sessions:
     def replace_tokens(self, session_id: str, tokens: StoredTokens, claims: Mapping[str, Any] | None) -> None:
         """Store refreshed tokens (and the refreshed identity's claims); raises ``StoreUnavailable``."""
         assert self.store is not None
-        self.store.set_tokens(session_id, self._vault.seal(tokens), claims)
+        tagged = self._record_claims.tag(session_id, claims) if claims is not None else None
+        self.store.set_tokens(session_id, self._vault.seal(tokens, session_id), tagged)
 
     def end_session(self, record: SessionRecord, reason: str) -> bool:
         """End one session for a reason of the server's own (a refused refresh); logged once."""
@@ -343,7 +441,7 @@ class Sessions:
                 self._opened.move_to_end(record.session_id)
                 return cached[1]
         try:
-            tokens = self._vault.open(record.tokens)
+            tokens = self._vault.open(record.tokens, record.session_id)
         except TokensUnreadable:
             log_event("session_tokens_unreadable", level=logging.WARNING, provider=record.provider)
             return None

@@ -7,6 +7,11 @@ secrets with HKDF, one key per secret. ``MultiFernet`` encrypts with the
 first secret and decrypts with any, so rotating ``AUTH_COOKIE_SECRET``
 (new secret first) keeps sessions readable. Deriving (instead of using the
 secret directly) keeps the encryption key apart from the signing key.
+
+Sealed tokens are bound to their session: the session id is sealed with
+them and checked when they are opened. Whoever can write to the store
+cannot move one user's sealed tokens into a record of their own (a session
+their own cookie names) and call APIs as that user.
 """
 
 from __future__ import annotations
@@ -48,9 +53,10 @@ class StoredTokens:
         present = [name for name in ("id_token", "access_token", "refresh_token") if getattr(self, name)]
         return f"StoredTokens(present={present})"
 
-    def to_json(self) -> bytes:
+    def to_json(self, session_id: str) -> bytes:
         return json.dumps(
             {
+                "session_id": session_id,
                 "id_token": self.id_token,
                 "access_token": self.access_token,
                 "refresh_token": self.refresh_token,
@@ -62,10 +68,13 @@ class StoredTokens:
         ).encode()
 
     @classmethod
-    def from_json(cls, data: bytes) -> StoredTokens:
+    def from_json(cls, data: bytes, session_id: str) -> StoredTokens:
+        """Raises ``ValueError`` when the data is not tokens sealed for ``session_id``."""
         value = json.loads(data)
         if not isinstance(value, Mapping):
             raise ValueError("stored tokens are not a JSON object")
+        if value.get("session_id") != session_id:
+            raise ValueError("stored tokens belong to another session")
 
         def text(name: str) -> str | None:
             item = value.get(name)
@@ -97,12 +106,16 @@ class TokenVault:
             raise ValueError("TokenVault needs at least one secret")
         self._fernet = MultiFernet([Fernet(derive_key(secret)) for secret in secrets])
 
-    def seal(self, tokens: StoredTokens) -> bytes:
-        return self._fernet.encrypt(tokens.to_json())
+    def seal(self, tokens: StoredTokens, session_id: str) -> bytes:
+        return self._fernet.encrypt(tokens.to_json(session_id))
 
-    def open(self, sealed: bytes) -> StoredTokens:
-        """Raises ``TokensUnreadable`` when no secret opens it or it is not ours."""
+    def open(self, sealed: bytes, session_id: str) -> StoredTokens:
+        """Raises ``TokensUnreadable`` when no secret opens it, or it was sealed for another session."""
         try:
-            return StoredTokens.from_json(self._fernet.decrypt(sealed))
-        except (InvalidToken, ValueError, TypeError) as error:
+            plain = self._fernet.decrypt(sealed)
+        except (InvalidToken, TypeError) as error:
             raise TokensUnreadable("stored tokens cannot be decrypted with any configured secret") from error
+        try:
+            return StoredTokens.from_json(plain, session_id)
+        except (ValueError, TypeError) as error:
+            raise TokensUnreadable(f"stored tokens are unusable: {error}") from error

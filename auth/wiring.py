@@ -24,7 +24,7 @@ from . import ui
 from .access import AccessPolicy
 from .address import PublicAddress, streamlit_port
 from .config import Settings, load_settings, read_environment
-from .errors import ConfigurationError, RefreshRefused
+from .errors import AccessDenied, ConfigurationError, RefreshRefused
 from .events import log_event
 from .identity import SessionStatus, User
 from .login import LoginFlow
@@ -55,7 +55,8 @@ class Auth:
         the one ``AUTH_STORE`` names (tests share one between apps)."""
         self.settings = settings
         self.address = PublicAddress(settings, port=port)
-        self.store = store if store is not None else open_store(settings.store)
+        self.store = store if store is not None else open_store(settings.store, app_id=settings.app_id)
+        access = AccessPolicy(settings.access)
         self.sessions = Sessions(
             SessionCookie(
                 settings.cookie_secrets,
@@ -63,12 +64,14 @@ class Auth:
                 timeout=settings.session_lifetime,
                 clock=clock,
                 accepted_issuers={p.name: p.accepted_issuers for p in settings.providers},
+                app_id=settings.app_id,
             ),
             self.store,
             secrets=settings.cookie_secrets,
             idle_timeout=settings.session_timeout,
             max_age=settings.session_lifetime,
             clock=clock,
+            admit=functools.partial(_admit, access, settings),
         )
         self.transactions = TransactionCookies(
             settings.cookie_secrets,
@@ -90,7 +93,7 @@ class Auth:
             clients=self.clients,
             sessions=self.sessions,
             transactions=self.transactions,
-            access=AccessPolicy(settings.access),
+            access=access,
             base_path=settings.base_path,
         )
         self.http = AuthRoutes(self.flow, settings, address=self.address)
@@ -182,20 +185,29 @@ class Auth:
 
     # -- the Streamlit-facing API (see auth.ui) ---------------------------------
 
-    def current_user(self) -> User | None:
-        """The signed-in user of this rerun, or None. Never shows anything."""
-        return ui.current_user(self.ui)
+    def current_user(self, *, activity: bool = False) -> User | None:
+        """The signed-in user of this rerun, or None. Never shows anything.
 
-    def require_login(self, *, show_account: bool = True) -> User:
-        """The signed-in user; otherwise shows the login page and stops the script."""
-        return ui.require_login(self.ui, show_account=show_account)
+        Not activity by default: an ``st.fragment(run_every=…)`` that asks who is signed
+        in must not keep an unattended session alive. Pass ``activity=True`` where the
+        call answers something the user did (a page that uses only ``current_user``).
+        """
+        return ui.current_user(self.ui, activity=activity)
 
-    def require_role(self, *roles: str) -> User:
+    def require_login(self, *, show_account: bool = True, activity: bool = True) -> User:
+        """The signed-in user; otherwise shows the login page and stops the script.
+
+        Counts as activity (postpones the idle timeout) unless ``activity=False``: pass
+        that from code that runs on a timer rather than because the user did something.
+        """
+        return ui.require_login(self.ui, show_account=show_account, activity=activity)
+
+    def require_role(self, *roles: str, activity: bool = True) -> User:
         """The signed-in user if they have any of ``roles``; otherwise a refusal and stop."""
-        return ui.require_access(self.ui, roles=roles)
+        return ui.require_access(self.ui, roles=roles, activity=activity)
 
-    def require_group(self, *groups: str) -> User:
-        return ui.require_access(self.ui, groups=groups)
+    def require_group(self, *groups: str, activity: bool = True) -> User:
+        return ui.require_access(self.ui, groups=groups, activity=activity)
 
     def restrict(self, page: StreamlitPage, *, roles: Sequence[str] = (), groups: Sequence[str] = ()) -> StreamlitPage:
         """Mark an ``st.Page`` as visible only to users with any of ``roles`` / ``groups``
@@ -232,6 +244,14 @@ class Auth:
     @property
     def logout_url(self) -> str:
         return self.ui.logout_url
+
+
+def _admit(access: AccessPolicy, settings: Settings, user: User) -> None:
+    """The access rules for a session's identity on every check (``AccessDenied`` if refused)."""
+    provider = settings.provider(user.provider)
+    if provider is None:
+        raise AccessDenied(f"provider {user.provider} is no longer configured")
+    access.check(user, provider)
 
 
 class _FallbackHandler(logging.StreamHandler):  # type: ignore[type-arg]

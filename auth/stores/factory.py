@@ -109,8 +109,12 @@ def _check_redis(text: str, base_dir: Path) -> None:
         raise _problem("The redis URL has options (after ? or #); none are supported", base_dir)
 
 
-def open_store(spec: StoreSpec) -> SessionStore | None:
-    """The store for ``spec`` (None for ``none``); no connection is made yet."""
+def open_store(spec: StoreSpec, *, app_id: str = "") -> SessionStore | None:
+    """The store for ``spec`` (None for ``none``); no connection is made yet.
+
+    ``app_id`` keeps this app's sessions apart from other apps' in a shared store
+    (see ``auth.app_id``): the Redis key prefix names it.
+    """
     if spec.kind == "none":
         return None
     if spec.kind == "memory":
@@ -119,9 +123,9 @@ def open_store(spec: StoreSpec) -> SessionStore | None:
         return SqliteStore(spec.path)
     if spec.kind == "redis" and spec.url is not None:
         # Imported here: redis-py takes about 0.2 s to import, which apps on SQLite need not pay.
-        from .redis import RedisStore
+        from .redis import KEY_PREFIX, RedisStore
 
-        return RedisStore(spec.url.value)
+        return RedisStore(spec.url.value, key_prefix=f"{KEY_PREFIX}{app_id}:" if app_id else KEY_PREFIX)
     raise ValueError(
         f"incomplete store spec: {spec.describe()} without its {'path' if spec.kind == 'sqlite' else 'URL'}"
     )

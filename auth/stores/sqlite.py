@@ -14,6 +14,8 @@ whenever a session is created, and are invisible until then.
 
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
 import threading
 import time
@@ -22,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ..events import log_event
 from .base import SessionRecord, SessionStore, StoreUnavailable, claims_from_json, claims_to_json
 
 Clock = Callable[[], float]
@@ -70,6 +73,7 @@ class SqliteStore(SessionStore):
         self._schema_lock = threading.Lock()  # one thread per store prepares the file
         self._write_lock = threading.Lock()  # this process's writers, one at a time (see _writing)
         self._schema_ready = False
+        self._warned_mode = False
 
     # -- connections ------------------------------------------------------------------
 
@@ -81,12 +85,8 @@ class SqliteStore(SessionStore):
         return StoreUnavailable(self._backend, f"{text} ({type(error).__name__})")
 
     def _open(self) -> sqlite3.Connection:
-        directory = self.path.parent
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            reason = error.strerror or type(error).__name__
-            raise StoreUnavailable(self._backend, f"cannot create the directory {directory}: {reason}") from error
+        if not self._schema_ready:
+            self._create_private_file()
         # Autocommit (isolation_level=None): transactions are explicit BEGIN IMMEDIATE ... COMMIT.
         connection = sqlite3.connect(
             self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
@@ -105,6 +105,37 @@ class SqliteStore(SessionStore):
             connection.close()
             raise
         return connection
+
+    def _create_private_file(self) -> None:
+        """Make the folder (0700) and the database file (0600) before SQLite does, so that
+        the sessions (identities, sealed tokens) are readable by this user alone; SQLite
+        gives its ``-wal`` and ``-shm`` files the database file's permissions. An existing
+        file keeps its mode (an operator may share it on purpose), with a warning when
+        other users can read it."""
+        directory = self.path.parent
+        try:
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as error:
+            reason = error.strerror or type(error).__name__
+            raise StoreUnavailable(self._backend, f"cannot create the directory {directory}: {reason}") from error
+        try:
+            descriptor = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
+            try:
+                mode = os.fstat(descriptor).st_mode
+            finally:
+                os.close(descriptor)
+        except OSError as error:
+            reason = error.strerror or type(error).__name__
+            raise StoreUnavailable(self._backend, f"cannot create {self.path}: {reason}") from error
+        if mode & 0o077 and not self._warned_mode:
+            self._warned_mode = True
+            log_event(
+                "session_store_readable_by_others",
+                level=logging.WARNING,
+                backend=self._backend,
+                mode=oct(mode & 0o777),
+                detail="the sessions are personal data: chmod 600 the file (and 700 its folder)",
+            )
 
     def _prepare(self, connection: sqlite3.Connection) -> None:
         """Create the schema once per file; several processes may race here, BEGIN IMMEDIATE orders them."""

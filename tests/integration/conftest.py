@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import pytest
 import requests
 
-from auth.secret import Secret
 from auth.session_cookie import SessionCookie
 from tests.support.app_process import AppProcess, MockProviderProcess
+from tests.support.cookies import app_session_cookie
 from tests.support.provider import LocalProvider, ProviderUser
 
 COOKIE_NAME = "it_session"
@@ -30,7 +30,7 @@ class Stack:
     cookie_secret: str
 
     def sessions(self, timeout: float = 600) -> SessionCookie:
-        return SessionCookie([Secret(self.cookie_secret)], name=COOKIE_NAME, timeout=timeout)
+        return app_session_cookie(self.cookie_secret, public_url=self.app.url, cookie_name=COOKIE_NAME, timeout=timeout)
 
 
 def local_env(provider: LocalProvider) -> dict[str, str]:

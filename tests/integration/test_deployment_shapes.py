@@ -8,9 +8,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from auth.secret import Secret
-from auth.session_cookie import SessionCookie
 from tests.support.app_process import AppProcess, free_port
+from tests.support.cookies import app_session_cookie
 from tests.support.http_flow import callback_from_local, same_origin_callback, start_login
 from tests.support.provider import LocalProvider, ProviderUser
 
@@ -89,7 +88,8 @@ def test_routes_and_cookies_follow_the_base_path(based_app: tuple[AppProcess, st
     assert "Secure" in header  # AUTH_PUBLIC_URL is https
     assert "Max-Age=28800" in header
     value = header.split(";")[0].split("=", 1)[1]
-    user = SessionCookie([Secret(cookie_secret)], name="streamlit_auth", timeout=8 * 3600).verify(value)
+    reader = app_session_cookie(cookie_secret, public_url=f"https://localhost:{app.port}", base_path="/tools/data")
+    user = reader.verify(value)
     assert user is not None and user.sub == "alice"
 
 

@@ -16,9 +16,8 @@ import pytest
 import requests
 
 from auth.identity import User
-from auth.secret import Secret
-from auth.session_cookie import SessionCookie
 from tests.support.app_process import AppProcess
+from tests.support.cookies import app_session_cookie
 from tests.support.http_flow import query, start_login
 from tests.support.provider import LocalProvider, ProviderUser, google_users, keycloak_users
 
@@ -35,7 +34,7 @@ class Presets:
     cookie_secret: str
 
     def user(self, browser: requests.Session) -> User | None:
-        sessions = SessionCookie([Secret(self.cookie_secret)], name="streamlit_auth", timeout=600)
+        sessions = app_session_cookie(self.cookie_secret, public_url=self.app.url, timeout=600)
         return sessions.verify(browser.cookies.get("streamlit_auth"))
 
 

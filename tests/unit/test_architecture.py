@@ -15,13 +15,13 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "auth"
 
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"secret", "errors", "events", "html_pages", "redirects"}),
+    frozenset({"secret", "errors", "events", "html_pages", "redirects", "app_id"}),
     # auth/stores/: the interface, then its backends, then the factory. They import only the
     # first layer (errors, secret, ...) and each other, so every layer after them may use a store.
     frozenset({"stores.base", "stores.__init__"}),
     frozenset({"stores.memory", "stores.sqlite", "stores.redis"}),
     frozenset({"stores.factory"}),
-    frozenset({"reader", "signing", "throttle", "id_token", "vault"}),
+    frozenset({"reader", "signing", "throttle", "id_token", "vault", "record_claims"}),
     frozenset({"presets"}),
     frozenset({"config"}),
     frozenset({"identity", "access", "claims", "address"}),

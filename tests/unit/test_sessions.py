@@ -86,7 +86,7 @@ def test_the_record_keeps_the_provider_sid_and_sealed_tokens(sessions: Sessions,
     assert record is not None
     assert record.provider_sid == "provider-session-1"
     assert record.tokens is not None and b"refresh-1" not in record.tokens
-    assert TokenVault(SECRETS).open(record.tokens).refresh_token == "refresh-1"
+    assert TokenVault(SECRETS).open(record.tokens, user.session_id).refresh_token == "refresh-1"
 
 
 def test_idle_timeout_ends_the_session_once_with_one_log_line(
@@ -306,17 +306,18 @@ def test_tokens_sealed_under_a_removed_secret_are_dropped_not_fatal(
     rotated_end = rotated.end(value)
     assert rotated_end is not None and rotated_end.tokens is not None
     assert rotated_end.tokens.id_token == "old-secret-token"  # every listed secret still opens them
-    unreadable = Sessions(
-        SessionCookie(SECRETS, name="streamlit_auth", timeout=MAX_AGE, clock=clock),
-        store,
-        secrets=[Secret(secrets.token_urlsafe(32))],
-        idle_timeout=IDLE,
-        max_age=MAX_AGE,
-        clock=clock,
-    )
-    other = old.start(ALICE, StoredTokens(id_token="sealed-with-the-old-secret")).value
+    # Tokens no listed secret opens for this session: here, another session's sealed tokens
+    # that someone with write access to the store copied into it.
+    other = old.start(ALICE, StoredTokens(id_token="someone-else's")).value
+    mine = old.check(old.start(ALICE, StoredTokens(id_token="mine")).value, activity=False)
+    theirs = old.check(other, activity=False)
+    assert mine.user is not None and theirs.user is not None
+    assert mine.user.session_id is not None and theirs.user.session_id is not None
+    stolen = store.get(mine.user.session_id)
+    assert stolen is not None and stolen.tokens is not None
+    store.set_tokens(theirs.user.session_id, stolen.tokens)
     with caplog.at_level(logging.INFO, logger="auth"):
-        ended = unreadable.end(other)
+        ended = old.end(other)
     assert ended is not None and ended.tokens is None and len(ended.session_ids) == 1
     assert any("session_tokens_unreadable" in r.getMessage() for r in caplog.records)
 
