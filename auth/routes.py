@@ -190,12 +190,17 @@ class AuthRoutes:
         """End the session in the store first (a copied cookie is useless from then on),
         delete the cookie, then sign out at the provider when it allows and wants that.
 
-        A request started by another site gets a confirmation page instead: a link or
-        an auto-submitted form elsewhere must not sign anyone out silently.
+        Signing out changes state, so it happens on a same-origin POST (the account
+        panel's buttons), or on a GET that is verifiably the user's own click on a
+        link of this app (Fetch Metadata: a same-origin, user-activated top-level
+        navigation). Anything else gets the "Sign out?" page with a button: an image
+        or link in content the app renders (``![](/auth/logout?everywhere=1)``), a
+        page of another site, or a browser that does not say where a request came from
+        must not sign anyone out silently.
         """
         everywhere = request.query_params.get("everywhere") == "1"
-        if self._cross_site(request):
-            return self._confirm_logout(everywhere)
+        if not self._sign_out_confirmed(request):
+            return self._confirm_logout(everywhere, from_other_site=self._cross_site(request))
         sessions = self.flow.sessions
         try:
             ended = await run_in_threadpool(
@@ -252,27 +257,60 @@ class AuthRoutes:
         log_event("provider_logout", provider=ended.provider, method=method)
         return url
 
+    def _sign_out_confirmed(self, request: Request) -> bool:
+        """Does this request show that the user of this app asked to sign out?
+
+        POST: from a page of this origin (``Sec-Fetch-Site: same-origin``; where a
+        browser sends no Fetch Metadata, an ``Origin`` of this app). GET: only a
+        user-activated top-level navigation from this origin (``Sec-Fetch-Site:
+        same-origin``, ``Sec-Fetch-Mode: navigate``, ``Sec-Fetch-Dest: document``,
+        ``Sec-Fetch-User: ?1``; Fetch Metadata Request Headers, W3C). A GET without
+        those headers (older browsers, a typed address) is asked to confirm: the
+        stricter answer, and one click for the few it affects.
+        """
+        headers = request.headers
+        site = headers.get("sec-fetch-site", "").lower()
+        if request.method == "POST":
+            if site:
+                return site == "same-origin"
+            origin = headers.get("origin")
+            return origin is not None and self._own_origin(request, origin)
+        return (
+            site == "same-origin"
+            and headers.get("sec-fetch-mode", "").lower() == "navigate"
+            and headers.get("sec-fetch-dest", "").lower() == "document"
+            and headers.get("sec-fetch-user") == "?1"
+        )
+
     def _cross_site(self, request: Request) -> bool:
         """Started by a page of another site (Fetch Metadata, else Origin)?"""
         if request.headers.get("sec-fetch-site", "").lower() in ("cross-site", "same-site"):
             return True
         origin = request.headers.get("origin")
-        if origin is None:
-            return False  # a top-level GET by link or typed URL, or a client without Fetch Metadata
+        return origin is not None and not self._own_origin(request, origin)
+
+    def _own_origin(self, request: Request, origin: str) -> bool:
+        """``Origin`` names this app (its public host, or the host this request came to)."""
         if origin == "null":
-            return True  # an opaque origin: a sandboxed frame, a data: page
+            return False  # an opaque origin: a sandboxed frame, a data: page
         parts = urlsplit(origin)
         origin_host = normalize_host(parts.netloc, parts.scheme)
         own_hosts = {self.address.host(), normalize_host(request.headers.get("host") or "", request.url.scheme)}
-        return origin_host not in own_hosts
+        return origin_host in own_hosts
 
-    def _confirm_logout(self, everywhere: bool) -> Response:
-        log_event("logout_confirmation_shown", level=logging.DEBUG)
+    def _confirm_logout(self, everywhere: bool, *, from_other_site: bool) -> Response:
+        log_event("logout_confirmation_shown", level=logging.DEBUG, other_site=from_other_site or None)
         action = f"{self.prefix}/logout" + ("?everywhere=1" if everywhere else "")
         label = "Sign out everywhere" if everywhere else "Sign out"
+        if from_other_site:
+            message = "Another site asked to sign you out of this app. Sign out only if you meant to."
+        elif everywhere:
+            message = "Do you want to sign out of this app on every device and browser?"
+        else:
+            message = "Do you want to sign out of this app?"
         return page(
             "Sign out?",
-            "Another site asked to sign you out of this app. Sign out only if you meant to.",
+            message,
             status=200,
             forms=[(label, action)],
             links=[("Stay signed in", app_root(self.settings.base_path))],

@@ -18,6 +18,7 @@ from urllib.parse import urlencode, urlsplit
 
 import streamlit as st
 from streamlit.navigation.page import StreamlitPage
+from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
 
 from .access import admits
 from .identity import SessionStatus, User
@@ -144,15 +145,55 @@ def rerun_app() -> None:
 
 
 def session_status(ui: SignInUi, *, activity: bool = True) -> SessionStatus:
-    return ui.check_session(session_cookie(ui), activity)
+    """The session check of this rerun. ``activity``: does this rerun count as the user's
+    doing (postponing the idle timeout)? Never in a run the package itself started (see
+    ``_quiet_run``)."""
+    return ui.check_session(session_cookie(ui), activity and not _quiet_run())
 
 
-def current_user(ui: SignInUi) -> User | None:
-    return session_status(ui).user
+# Streamlit session id -> the script run whose checks are not activity (or ``_NEXT_RUN``
+# until the next run claims it). Kept here, not in st.session_state, because it holds an
+# object of Streamlit's that need not be serialisable.
+_quiet_runs: dict[str, object] = {}
+_NEXT_RUN = object()
 
 
-def require_login(ui: SignInUi, *, show_account: bool = True) -> User:
-    status = session_status(ui)
+def _mark_next_run_quiet() -> None:
+    """The next run of this page is the package's doing (the page coming back after a
+    store outage), not the user's: its session checks must not count as activity, or every
+    unattended tab would get a new idle period after each outage."""
+    ctx = get_script_run_ctx()
+    if ctx is not None:
+        _quiet_runs[ctx.session_id] = _NEXT_RUN
+
+
+def _quiet_run() -> bool:
+    """Is this run one that ``_mark_next_run_quiet`` marked? Every check of that run
+    (``navigation`` and then the page's ``require_login``) is quiet; the next run is not.
+
+    A run is told apart by ``ScriptRunContext.cursors``, which Streamlit replaces at the
+    start of every run (full or fragment): no public API names the current run.
+    """
+    ctx = get_script_run_ctx()
+    if ctx is None or ctx.session_id not in _quiet_runs:
+        return False
+    marker = _quiet_runs[ctx.session_id]
+    run = getattr(ctx, "cursors", None)
+    if marker is _NEXT_RUN and run is not None:
+        _quiet_runs[ctx.session_id] = run
+        return True
+    if marker is run and run is not None:
+        return True
+    del _quiet_runs[ctx.session_id]
+    return marker is _NEXT_RUN  # without a run marker: quiet once
+
+
+def current_user(ui: SignInUi, *, activity: bool = False) -> User | None:
+    return session_status(ui, activity=activity).user
+
+
+def require_login(ui: SignInUi, *, show_account: bool = True, activity: bool = True) -> User:
+    status = session_status(ui, activity=activity)
     if status.user is None:
         signed_out_view(ui, status)
         st.stop()
@@ -178,13 +219,17 @@ def unavailable_notice(ui: SignInUi) -> None:
 
 
 def _wait_for_store(ui: SignInUi) -> None:
-    """Runs on a timer while the store is down; reruns the page once it answers again."""
+    """Runs on a timer while the store is down; reruns the page once it answers again.
+    That rerun is not the user's doing, so it is not activity."""
     if not session_status(ui, activity=False).unavailable:
+        _mark_next_run_quiet()
         st.rerun(scope="app")
 
 
-def require_access(ui: SignInUi, *, roles: Sequence[str] = (), groups: Sequence[str] = ()) -> User:
-    user = require_login(ui)
+def require_access(
+    ui: SignInUi, *, roles: Sequence[str] = (), groups: Sequence[str] = (), activity: bool = True
+) -> User:
+    user = require_login(ui, activity=activity)
     rule = PageRule(roles=tuple(roles), groups=tuple(groups))
     if not rule.admits(user):
         refusal(rule)
@@ -295,10 +340,24 @@ def account_panel(ui: SignInUi, user: User) -> None:
     if user.email and user.email != user.name:
         st.caption(escape_markdown(user.email))
     st.fragment(_session_clock, run_every=timedelta(seconds=recheck_interval(ui.session_timeout)))(ui)
-    links = [f'<a href="{escape(ui.logout_url, quote=True)}" target="_self">Log out</a>']
+    buttons = [_post_button(ui.logout_url, "Log out")]
     if ui.logout_everywhere_url:
-        links.append(f'<a href="{escape(ui.logout_everywhere_url, quote=True)}" target="_self">Sign out everywhere</a>')
-    st.markdown(" · ".join(links), unsafe_allow_html=True)
+        buttons.append(_post_button(ui.logout_everywhere_url, "Sign out everywhere"))
+    st.markdown(
+        f'<div style="display:flex;gap:.5rem;flex-wrap:wrap;margin-top:.25rem">{"".join(buttons)}</div>',
+        unsafe_allow_html=True,
+    )
+
+
+def _post_button(action: str, label: str) -> str:
+    """A form that POSTs to ``action``: signing out changes state, so it is never a link
+    (a GET could be sent by an image or a link in the page's own content)."""
+    return (
+        f'<form method="post" action="{escape(action, quote=True)}" target="_self" style="margin:0">'
+        '<button type="submit" style="font:inherit;font-size:.875rem;cursor:pointer;padding:.25rem .75rem;'
+        'border:1px solid rgba(49,51,63,.2);border-radius:.5rem;background:transparent;color:inherit">'
+        f"{escape(label)}</button></form>"
+    )
 
 
 def _session_clock(ui: SignInUi) -> None:

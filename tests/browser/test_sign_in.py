@@ -30,7 +30,7 @@ def test_sign_in_reload_and_log_out(app: AppProcess, page: Page) -> None:
     page.get_by_role("button", name="Click me").click()
     expect(page.get_by_text("Button clicked.")).to_be_visible()
 
-    sidebar.get_by_role("link", name="Log out").click()
+    sidebar.get_by_role("button", name="Log out").click()
     # oidc-provider-mock's end-session endpoint asks before it sends the browser back.
     page.get_by_role("button", name="End session").click()
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()

@@ -159,7 +159,14 @@ def test_genuine_session_verifies_and_logout_deletes_it(stack: FuzzStack) -> Non
         stack,
         verdict,
         "logout",
-        headers={"cookie": harness.cookie_header([(harness.COOKIE_NAME, stack.valid_session)])},
+        headers={
+            "cookie": harness.cookie_header([(harness.COOKIE_NAME, stack.valid_session)]),
+            # the user's own click on a link of the app: the one GET that signs out
+            "sec-fetch-site": b"same-origin",
+            "sec-fetch-mode": b"navigate",
+            "sec-fetch-dest": b"document",
+            "sec-fetch-user": b"?1",
+        },
     )
     assert verdict.ok, verdict.explain()
     assert response is not None and response.status_code == 303

@@ -26,7 +26,7 @@ from auth.stores.memory import MemoryStore
 from auth.stores.redis import RedisStore
 from tests.support.clock import Clock
 from tests.support.flaky_store import FlakyStore
-from tests.support.inprocess import build_auth, client_for, path_and_query
+from tests.support.inprocess import build_auth, client_for, path_and_query, sign_out
 from tests.support.provider import LocalProvider, ProviderUser
 from tests.support.redis_server import RedisServer
 
@@ -285,7 +285,7 @@ def test_signed_out_callers_get_not_signed_in(idp: LocalProvider, clock: Clock) 
         auth.tokens.get(None)
     client = client_for(auth)
     value = sign_in(client)
-    client.get("/auth/logout")
+    assert sign_out(client).status_code == 303
     with pytest.raises(NotSignedIn):
         auth.tokens.get(value)
 

@@ -7,7 +7,7 @@ import base64
 import requests
 
 from tests.integration.conftest import COOKIE_NAME, LOCAL_CLIENT_ID, LOCAL_CLIENT_SECRET, Stack
-from tests.support.http_flow import callback_from_local, callback_from_mock, query, start_login
+from tests.support.http_flow import callback_from_local, callback_from_mock, query, sign_out, start_login
 
 
 def set_cookie_headers(response: requests.Response) -> list[str]:
@@ -279,7 +279,7 @@ def test_logout_clears_the_session_cookie(stack: Stack, browser: requests.Sessio
     browser.get(callback_from_local(browser, stack.app.url), allow_redirects=False)
     assert COOKIE_NAME in browser.cookies
 
-    response = browser.get(f"{stack.app.url}/auth/logout", allow_redirects=False)
+    response = sign_out(browser, stack.app.url)
 
     # The local provider has an end-session endpoint: the browser goes there next.
     assert response.status_code == 303

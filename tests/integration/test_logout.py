@@ -19,7 +19,7 @@ from starlette.testclient import TestClient
 from auth import Auth
 from auth.sessions import PING_REUSE_SECONDS
 from tests.support.flaky_store import FlakyStore
-from tests.support.inprocess import PUBLIC_URL, build_auth, client_for, path_and_query, query
+from tests.support.inprocess import PUBLIC_URL, build_auth, client_for, path_and_query, query, sign_out
 from tests.support.provider import LocalProvider, ProviderUser
 
 COOKIE = "streamlit_auth"
@@ -76,7 +76,7 @@ def test_logout_ends_the_session_then_signs_out_at_the_provider_and_comes_back(
 ) -> None:
     value = sign_in(client)
     with caplog.at_level(logging.INFO, logger="auth"):
-        response = client.get("/auth/logout")
+        response = sign_out(client)
     assert response.status_code == 303
     assert not live(auth, value)
     assert auth.sessions.check(value).ended == "logout"
@@ -100,7 +100,8 @@ def test_logout_ends_the_session_then_signs_out_at_the_provider_and_comes_back(
     assert idp.end_session_requests[-1]["id_token_hint"] == params["id_token_hint"]
 
 
-def test_post_logout_works_like_get(auth: Auth, client: TestClient) -> None:
+def test_a_same_origin_post_without_fetch_metadata_signs_out(auth: Auth, client: TestClient) -> None:
+    """A browser that sends no Fetch Metadata still sends ``Origin`` with a form POST."""
     value = sign_in(client)
     response = client.post("/auth/logout", headers={"Origin": PUBLIC_URL})
     assert response.status_code == 303
@@ -111,7 +112,7 @@ def test_local_logout_mode_stays_in_the_app(idp: LocalProvider) -> None:
     auth = build_auth({"local": idp}, AUTH_LOCAL_LOGOUT="local")
     client = client_for(auth)
     value = sign_in(client)
-    response = client.get("/auth/logout")
+    response = sign_out(client)
     assert response.status_code == 303
     assert response.headers["location"].startswith("/?state=")
     assert auth.sessions.confirms_sign_out(query(response.headers["location"])["state"])
@@ -123,7 +124,7 @@ def test_provider_without_end_session_gets_its_tokens_revoked(idp: LocalProvider
     idp.advertise = {"end_session_endpoint": None}
     client = client_for(auth)
     sign_in(client)
-    response = client.get("/auth/logout")
+    response = sign_out(client)
     assert response.status_code == 303
     assert response.headers["location"].startswith("/?state=")
     kinds = [(r["token_type_hint"], r["kind"], r["known"]) for r in idp.revocation_requests]
@@ -131,7 +132,7 @@ def test_provider_without_end_session_gets_its_tokens_revoked(idp: LocalProvider
 
 
 def test_logout_without_a_session_still_lands_on_the_signed_out_page(client: TestClient, idp: LocalProvider) -> None:
-    response = client.get("/auth/logout")
+    response = sign_out(client)
     assert response.status_code == 303 and response.headers["location"].startswith("/?state=")
     assert idp.end_session_requests == []
 
@@ -159,11 +160,96 @@ def test_logout_from_another_site_asks_first(auth: Auth, client: TestClient, hea
     assert confirmed.status_code == 303 and not live(auth, value)
 
 
+@pytest.mark.parametrize(
+    ("what", "headers"),
+    [
+        # ![](/auth/logout?everywhere=1) in markdown the app renders (user content, LLM output)
+        (
+            "an image of the page",
+            {"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "no-cors", "Sec-Fetch-Dest": "image"},
+        ),
+        ("a same-origin fetch", {"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "cors", "Sec-Fetch-Dest": "empty"}),
+        ("a frame", {"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "iframe"}),
+        (
+            "a navigation nobody clicked",
+            {"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"},
+        ),
+        (
+            "a typed address",
+            {
+                "Sec-Fetch-Site": "none",
+                "Sec-Fetch-Mode": "navigate",
+                "Sec-Fetch-Dest": "document",
+                "Sec-Fetch-User": "?1",
+            },
+        ),
+        ("a browser without Fetch Metadata", {}),
+    ],
+)
+def test_a_get_that_is_not_the_users_own_click_asks_first(
+    auth: Auth, client: TestClient, what: str, headers: dict[str, str]
+) -> None:
+    value = sign_in(client)
+    for everywhere in (False, True):
+        response = client.get("/auth/logout", params={"everywhere": "1"} if everywhere else None, headers=headers)
+        assert response.status_code == 200, what
+        assert "<h1>Sign out?</h1>" in response.text and "Another site" not in response.text
+        action = "/auth/logout?everywhere=1" if everywhere else "/auth/logout"
+        assert f'<form method="post" action="{action}"' in response.text
+        assert "set-cookie" not in response.headers
+        assert live(auth, value), what
+
+
+def test_a_click_on_a_link_of_the_app_signs_out(auth: Auth, client: TestClient) -> None:
+    """``auth.logout_url`` as a link in an app's page: a same-origin, user-activated navigation."""
+    value = sign_in(client)
+    clicked = {
+        "Sec-Fetch-Site": "same-origin",
+        "Sec-Fetch-Mode": "navigate",
+        "Sec-Fetch-Dest": "document",
+        "Sec-Fetch-User": "?1",
+    }
+    response = client.get("/auth/logout", headers=clicked)
+    assert response.status_code == 303 and not live(auth, value)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Sec-Fetch-Site": "same-site"}, {"Sec-Fetch-Site": "none"}, {"Origin": "http://localhost:8502"}],
+)
+def test_a_post_must_come_from_the_apps_own_origin(auth: Auth, client: TestClient, headers: dict[str, str]) -> None:
+    value = sign_in(client)
+    response = client.post("/auth/logout", headers=headers)
+    assert response.status_code == 200 and "<h1>Sign out?</h1>" in response.text
+    assert live(auth, value)
+
+
+def test_an_ended_sessions_cookie_cannot_sign_out_everywhere(
+    auth: Auth, idp: LocalProvider, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A copy of a cookie whose session has since ended (here: logged out) must not end the
+    user's sessions on other devices; it only loses its cookie in the browser that sent it."""
+    laptop, phone = client_for(auth), client_for(auth)
+    copy = sign_in(laptop)
+    phone_value = sign_in(phone)
+    assert sign_out(laptop).status_code == 303
+    attacker = client_for(auth, address="203.0.113.9")
+    attacker.cookies.set(COOKIE, copy)
+    with caplog.at_level(logging.INFO, logger="auth"):
+        response = sign_out(attacker, everywhere=True)
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/?state=")  # not to the provider: nothing ended
+    assert "Max-Age=0" in response.headers["set-cookie"]
+    assert live(auth, phone_value)
+    assert any("event=logout_ignored" in r.getMessage() for r in caplog.records)
+    assert not any("logout_everywhere" in r.getMessage() for r in caplog.records)
+
+
 def test_sign_out_everywhere_ends_every_session_of_that_user_only(auth: Auth, idp: LocalProvider) -> None:
     first, second, bob = client_for(auth), client_for(auth), client_for(auth)
     values = [sign_in(first), sign_in(second)]
     bob_value = sign_in(bob, "bob")
-    response = first.get("/auth/logout", params={"everywhere": "1"})
+    response = sign_out(first, everywhere=True)
     assert response.status_code == 303
     assert [auth.sessions.check(v).ended for v in values] == ["logout_everywhere", "logout_everywhere"]
     assert live(auth, bob_value)
@@ -189,7 +275,7 @@ def test_store_outage_gives_readable_503_pages_and_one_log_line_each(
             assert "Sign-in is temporarily unavailable" in response.text
             assert response.headers["retry-after"] == "30"
             assert "Traceback" not in response.text
-        logout = client.get("/auth/logout")
+        logout = sign_out(client)
         assert logout.status_code == 503
         assert "Sign-out did not complete" in logout.text and "still signed in" in logout.text
         assert "set-cookie" not in logout.headers  # the cookie stays, so "Try again" can still end it
@@ -198,7 +284,7 @@ def test_store_outage_gives_readable_503_pages_and_one_log_line_each(
     assert "connection refused" in faults[0]
     store.down = False
     assert live(auth, value)
-    assert client.get("/auth/logout").status_code == 303
+    assert sign_out(client).status_code == 303
     assert not live(auth, value)
 
 

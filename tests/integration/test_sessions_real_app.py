@@ -9,19 +9,18 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from auth.secret import Secret
-from auth.session_cookie import SessionCookie
 from auth.stores.base import SessionRecord
 from auth.stores.sqlite import SqliteStore
 from tests.integration.conftest import COOKIE_NAME, Stack, local_env
 from tests.support.app_process import AppProcess, wait_until
-from tests.support.http_flow import callback_from_local, start_login
+from tests.support.cookies import app_session_cookie
+from tests.support.http_flow import callback_from_local, sign_out, start_login
 from tests.support.provider import LocalProvider
 from tests.support.redis_server import RedisServer
 
 
-def session_id(cookie_secret: str, value: str | None) -> str:
-    user = SessionCookie([Secret(cookie_secret)], name=COOKIE_NAME, timeout=8 * 3600).verify(value)
+def session_id(cookie_secret: str, value: str | None, app_url: str) -> str:
+    user = app_session_cookie(cookie_secret, public_url=app_url, cookie_name=COOKIE_NAME).verify(value)
     assert user is not None and user.session_id is not None
     return user.session_id
 
@@ -29,7 +28,7 @@ def session_id(cookie_secret: str, value: str | None) -> str:
 def signed_in(stack: Stack, browser: requests.Session) -> str:
     response = browser.get(callback_from_local(browser, stack.app.url), allow_redirects=False)
     assert response.status_code == 302, response.text
-    return session_id(stack.cookie_secret, browser.cookies.get(COOKIE_NAME))
+    return session_id(stack.cookie_secret, browser.cookies.get(COOKIE_NAME), stack.app.url)
 
 
 def record(stack: Stack, sid: str) -> SessionRecord:
@@ -50,7 +49,7 @@ def test_sign_in_writes_a_record_with_sealed_tokens_and_logout_ends_it(stack: St
     assert live.claims["roles"] == ["admin"]
     assert live.tokens is not None and b"eyJ" not in live.tokens  # encrypted, not a raw JWT
 
-    assert browser.get(f"{stack.app.url}/auth/logout", allow_redirects=False).status_code == 303
+    assert sign_out(browser, stack.app.url).status_code == 303
     ended = record(stack, sid)
     assert ended.end_reason == "logout" and ended.tokens is None
 
@@ -111,7 +110,7 @@ def test_redis_outage_answers_503_then_recovers(
     with app:
         callback = callback_from_local(browser, app.url)
         assert browser.get(callback, allow_redirects=False).status_code == 302
-        sid = session_id(cookie_secret, browser.cookies.get(COOKIE_NAME))
+        sid = session_id(cookie_secret, browser.cookies.get(COOKIE_NAME), app.url)
         with redis_server.client() as client:
             assert client.exists(*[key for key in client.keys("*") if sid.encode() in key]) >= 1
 
@@ -120,7 +119,7 @@ def test_redis_outage_answers_503_then_recovers(
             wait_until(lambda: start_login(browser, app.url, "local").status_code == 503, 10, "a 503")
             login = start_login(browser, app.url, "local")
             assert login.status_code == 503 and "Sign-in is temporarily unavailable" in login.text
-            logout = browser.get(f"{app.url}/auth/logout", allow_redirects=False)
+            logout = sign_out(browser, app.url)
             assert logout.status_code == 503 and "you are still signed in" in logout.text
             assert "event=session_store_unavailable" in app.output()
             assert "Traceback" not in app.output()

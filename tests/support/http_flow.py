@@ -6,6 +6,26 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
+#: the Fetch Metadata of a same-origin form POST (the account panel's sign-out buttons)
+SIGN_OUT_BUTTON = {
+    "Sec-Fetch-Site": "same-origin",
+    "Sec-Fetch-Mode": "navigate",
+    "Sec-Fetch-Dest": "document",
+    "Sec-Fetch-User": "?1",
+}
+
+
+def sign_out(browser: requests.Session, app_url: str, *, everywhere: bool = False) -> requests.Response:
+    """Press the account panel's "Log out" (or "Sign out everywhere") button."""
+    parts = urlsplit(app_url)
+    return browser.post(
+        f"{app_url}/auth/logout",
+        params={"everywhere": "1"} if everywhere else None,
+        headers={"Origin": f"{parts.scheme}://{parts.netloc}", **SIGN_OUT_BUTTON},
+        allow_redirects=False,
+        timeout=10,
+    )
+
 
 def query(url: str) -> dict[str, str]:
     return {key: values[-1] for key, values in parse_qs(urlsplit(url).query).items()}

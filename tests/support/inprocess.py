@@ -11,6 +11,7 @@ import secrets
 from collections.abc import Mapping
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
@@ -47,6 +48,23 @@ def build_auth(providers: Mapping[str, LocalProvider], **settings: str) -> Auth:
 def client_for(auth: Auth, base_url: str = PUBLIC_URL, address: str = "198.51.100.7") -> TestClient:
     """A browser at ``address`` (for the rate limit), not following redirects."""
     return TestClient(Starlette(routes=auth.routes), base_url=base_url, follow_redirects=False, client=(address, 50000))
+
+
+def sign_out(client: TestClient, *, everywhere: bool = False, base_path: str = "") -> httpx.Response:
+    """What the account panel's "Log out" (or "Sign out everywhere") button sends: a
+    same-origin form POST, with the Fetch Metadata headers a browser adds."""
+    origin = f"{client.base_url.scheme}://{client.base_url.netloc.decode()}"
+    return client.post(
+        f"{base_path}/auth/logout",
+        params={"everywhere": "1"} if everywhere else None,
+        headers={
+            "Origin": origin,
+            "Sec-Fetch-Site": "same-origin",
+            "Sec-Fetch-Mode": "navigate",
+            "Sec-Fetch-Dest": "document",
+            "Sec-Fetch-User": "?1",
+        },
+    )
 
 
 def query(url: str) -> dict[str, str]:
