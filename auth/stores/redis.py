@@ -23,6 +23,11 @@ retried, so a dead Redis answers ``StoreUnavailable`` within about a second
 (and a write is never sent twice). redis-py replaces a broken pooled
 connection by itself on the next call, so the store recovers when Redis comes
 back. Standalone Redis only: the scripts and "end all" assume one node.
+
+``rediss://`` verifies the server's certificate chain against the system's
+trusted CAs (OpenSSL's default paths, or the file ``SSL_CERT_FILE`` names) and
+its host name, whatever redis-py version is installed; a server that fails
+either is ``StoreUnavailable``.
 """
 
 from __future__ import annotations
@@ -108,12 +113,17 @@ class RedisStore(SessionStore):
         self._hidden = {text for text in (parts.password, unquote(parts.password or "")) if text}
         self._clock = clock
         self._prefix = key_prefix
+        # TLS verifies the chain (redis-py's default, ssl_cert_reqs="required") and the host name
+        # (RFC 6125 §6), said here because redis-py before 6.0 checks no host name by default. Only
+        # for rediss://: plain connections take no ssl_* arguments.
+        tls = {"ssl_check_hostname": True} if parts.scheme.lower() == "rediss" else {}
         self._client = redis.Redis.from_url(
             url,
             socket_connect_timeout=CONNECT_TIMEOUT,
             socket_timeout=READ_TIMEOUT,
             retry=Retry(NoBackoff(), 0),
             decode_responses=False,
+            **tls,
         )
         self._create = self._client.register_script(_CREATE)
         self._touch = self._client.register_script(_TOUCH)

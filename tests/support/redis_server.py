@@ -4,6 +4,11 @@ No persistence (``--save ''``, ``--appendonly no``) and its working directory in
 a temporary folder, so nothing is written to the repository. Ready means it
 answers PING, polled with a deadline; a server that exits early fails with its
 own output.
+
+With ``tls`` it listens for TLS only (``--port 0 --tls-port``), with the
+certificate and key given and no client certificates asked for; ``url`` is
+then ``rediss://`` and names ``localhost``, the name the test certificates are
+made for.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import pytest
 import redis
 
 from tests.support.app_process import free_port, stop_process_group, wait_until
+from tests.support.tls import ServerFiles
 
 REDIS_SERVER = shutil.which("redis-server")
 MISSING = (
@@ -27,32 +33,57 @@ MISSING = (
 
 
 class RedisServer:
-    def __init__(self, *, port: int | None = None, password: str | None = None) -> None:
+    def __init__(self, *, port: int | None = None, password: str | None = None, tls: ServerFiles | None = None) -> None:
         if REDIS_SERVER is None:
             pytest.fail(MISSING, pytrace=False)
         self.port = port or free_port()
         self.password = password
+        self.tls = tls
         self._directory = tempfile.TemporaryDirectory(prefix="redis-")
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         """Without the password: tests that need it write their own URL."""
+        if self.tls is not None:
+            return f"rediss://localhost:{self.port}/0"
         return f"redis://127.0.0.1:{self.port}/0"
 
     def client(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, password=self.password, socket_connect_timeout=0.5)
+        """A direct client for set-up and checks; over TLS it trusts the test CA and skips the
+        host name check, so that it also reaches a server whose certificate names another host."""
+        if self.tls is None:
+            return redis.Redis(host="127.0.0.1", port=self.port, password=self.password, socket_connect_timeout=0.5)
+        return redis.Redis(
+            host="127.0.0.1",
+            port=self.port,
+            password=self.password,
+            socket_connect_timeout=0.5,
+            ssl=True,
+            ssl_ca_certs=str(self.tls.ca),
+            ssl_check_hostname=False,
+        )
 
     def start(self) -> RedisServer:
         command = [
             str(REDIS_SERVER),
             "--bind", "127.0.0.1",
-            "--port", str(self.port),
             "--save", "",
             "--appendonly", "no",
             "--dir", self._directory.name,
             "--loglevel", "warning",
         ]  # fmt: skip
+        if self.tls is None:
+            command += ["--port", str(self.port)]
+        else:
+            command += [
+                "--port", "0",
+                "--tls-port", str(self.port),
+                "--tls-cert-file", str(self.tls.cert),
+                "--tls-key-file", str(self.tls.key),
+                "--tls-ca-cert-file", str(self.tls.ca),
+                "--tls-auth-clients", "no",
+            ]  # fmt: skip
         if self.password is not None:
             command += ["--requirepass", self.password]
         log = Path(self._directory.name) / "redis.log"

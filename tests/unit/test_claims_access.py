@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import logging
 from typing import Any
 
 import pytest
@@ -153,6 +156,91 @@ def test_email_verified(value: Any, verified: bool) -> None:
 
 def test_email_verified_missing() -> None:
     assert identity_from_claims(OIDC, {**ID_CLAIMS, "email": "a@example.com"}).email_verified is False
+
+
+# --- claims that are not text ---------------------------------------------------------------
+
+BROKEN = "\udc80"  # a lone surrogate: JSON can escape it, UTF-8 cannot encode it
+
+
+@pytest.fixture
+def auth_log(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> pytest.LogCaptureFixture:
+    # configure_logging() elsewhere may stop the "auth" logger from propagating to caplog.
+    monkeypatch.setattr(logging.getLogger("auth"), "propagate", True)
+    caplog.set_level(logging.INFO, logger="auth")
+    return caplog
+
+
+def encodable(identity: Identity) -> bool:
+    """What the session cookie and the stores need: every field writes as UTF-8."""
+    json.dumps(dataclasses.asdict(identity), ensure_ascii=False).encode("utf-8")
+    return True
+
+
+@pytest.mark.parametrize(
+    ("settings", "claims", "name", "kept"),
+    [
+        (OIDC, {"roles": ["admin", f"x{BROKEN}"]}, "roles", ("roles", ("admin",))),
+        (OIDC, {"roles": f"admin{BROKEN}"}, "roles", ("roles", ())),
+        (OIDC, {"groups": [f"x{BROKEN}", "staff"]}, "groups", ("groups", ("staff",))),
+        (KEYCLOAK, {"realm_access": {"roles": [BROKEN, "staff"]}}, "realm_access", ("roles", ("staff",))),
+        (KEYCLOAK, {"resource_access": {"my-app": {"roles": [BROKEN]}}}, "resource_access", ("roles", ())),
+        (OIDC, {"picture": f"https://img.example/{BROKEN}.png"}, "picture", ("picture", None)),
+        (OIDC, {"name": f"Alice{BROKEN}"}, "name", ("name", "user-1")),
+        (OIDC, {"email": f"alice{BROKEN}@example.com", "email_verified": True}, "email", ("email", None)),
+        (OIDC, {"preferred_username": f"ali{BROKEN}ce"}, "preferred_username", ("preferred_username", None)),
+        (OIDC, {"sid": f"s{BROKEN}"}, "sid", ("sid", None)),
+        (OIDC, {"hd": f"example.com{BROKEN}"}, "hd", ("hosted_domain", None)),
+    ],
+    ids=[
+        "roles",
+        "roles-as-one-string",
+        "groups",
+        "keycloak-realm-roles",
+        "keycloak-client-roles",
+        "picture",
+        "name",
+        "email",
+        "preferred_username",
+        "sid",
+        "hd",
+    ],
+)
+def test_a_claim_that_is_not_text_is_dropped_and_named_once(
+    settings: ProviderSettings,
+    claims: dict[str, Any],
+    name: str,
+    kept: tuple[str, Any],
+    auth_log: pytest.LogCaptureFixture,
+) -> None:
+    identity = identity_from_claims(settings, {**ID_CLAIMS, **claims})
+    field, value = kept
+    assert getattr(identity, field) == value
+    assert encodable(identity)
+    provider_name = settings.name
+    assert [r.getMessage() for r in auth_log.records] == [
+        f"event=claims_dropped provider={provider_name} sub=user-1 claims={name}"
+    ]
+    assert auth_log.records[0].levelno == logging.WARNING
+
+
+def test_broken_claims_in_the_id_token_and_userinfo_are_one_line(auth_log: pytest.LogCaptureFixture) -> None:
+    id_claims = {**ID_CLAIMS, "roles": [f"secret{BROKEN}role", "admin"], "name": f"A{BROKEN}"}
+    extra = {"groups": [f"secret{BROKEN}group"], "picture": f"https://img.example/{BROKEN}", "roles": [BROKEN]}
+    identity = identity_from_claims(OIDC, id_claims, extra)
+    assert (identity.roles, identity.groups, identity.picture, identity.name) == (("admin",), (), None, "user-1")
+    assert encodable(identity)
+    lines = [r.getMessage() for r in auth_log.records]
+    assert lines == ["event=claims_dropped provider=corp sub=user-1 claims=groups,name,picture,roles"]
+    assert "secret" not in lines[0]
+
+
+def test_claims_of_the_wrong_type_are_dropped_without_a_line(auth_log: pytest.LogCaptureFixture) -> None:
+    """Only text that cannot be written is news: absent and mistyped claims are everyday."""
+    claims = {**ID_CLAIMS, "roles": 5, "groups": [1, None], "name": 3, "picture": "http://img.example/a.png"}
+    identity = identity_from_claims(OIDC, claims)
+    assert (identity.roles, identity.groups, identity.name, identity.picture) == ((), (), "user-1", None)
+    assert auth_log.records == []
 
 
 # --- AccessPolicy ----------------------------------------------------------------------------

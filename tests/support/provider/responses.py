@@ -1,4 +1,5 @@
-"""The provider's answers that are not tokens: HTML pages, redirects with parameters, OAuth error JSON.
+"""The provider's answers that are not tokens: HTML pages, redirects with parameters, OAuth error JSON,
+and the one way the provider writes JSON about a user (tokens and userinfo).
 
 Every endpoint answers problems in one of these few ways, so they are built in one place
 and look the same whichever endpoint sends them.
@@ -7,13 +8,29 @@ and look the same whichever endpoint sends them.
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Iterable
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from .records import _OAuthError
 from .users import ProviderUser
+
+
+class AsciiJSON(json.JSONEncoder):
+    """JSON written in ASCII, every other character as a ``\\u`` escape (as Python's ``json``
+    and many providers write it). A user's claims can then hold what provider JSON can hold
+    but UTF-8 cannot: a lone surrogate such as ``"\\udc80"``, which the app must survive."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**{**options, "ensure_ascii": True})
+
+
+class AsciiJSONResponse(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, cls=AsciiJSON, separators=(",", ":")).encode("ascii")
 
 
 def html_page(title: str, body: str, status: int = 200, raw: bool = False) -> HTMLResponse:

@@ -19,6 +19,7 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 from .records import ISSUED_SECRETS, _AccessGrant, _Login, _OAuthError, _RefreshToken
+from .responses import AsciiJSON
 from .users import ProviderUser
 
 if TYPE_CHECKING:
@@ -53,7 +54,9 @@ def issue_tokens(
         "scope": login.scope,
     }
     access_claims.update({k: v for k, v in user.claims.items() if k in ROLE_CLAIMS})
-    access_token = jwt.encode({"alg": "RS256", "kid": key.kid}, access_claims, key, algorithms=["RS256"])
+    access_token = jwt.encode(
+        {"alg": "RS256", "kid": key.kid}, access_claims, key, algorithms=["RS256"], encoder_cls=AsciiJSON
+    )
     provider._access_tokens[access_token] = _AccessGrant(
         sub=user.sub, grant=login.grant, expires=time.monotonic() + provider.access_token_lifetime
     )
@@ -104,7 +107,9 @@ def id_token(
     claims = {k: v for k, v in claims.items() if v is not None}
     signer = provider.sign_with if provider.sign_with is not None else key
     kid = signer.kid if signer.kid is not None else key.kid
-    return jwt.encode({"alg": "RS256", "kid": kid, "typ": "JWT"}, claims, signer, algorithms=["RS256"])
+    return jwt.encode(
+        {"alg": "RS256", "kid": kid, "typ": "JWT"}, claims, signer, algorithms=["RS256"], encoder_cls=AsciiJSON
+    )
 
 
 def _half_hash(value: str) -> str:

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from .responses import AsciiJSONResponse
+
 if TYPE_CHECKING:
     from .local_provider import LocalProvider
 
@@ -39,4 +41,4 @@ class UserinfoEndpoint:
             )
         hidden = {"realm_access", "resource_access"} if not provider.roles_in_id_token else set()
         claims = {k: v for k, v in user.claims.items() if k not in hidden}
-        return JSONResponse({**claims, "sub": user.sub})
+        return AsciiJSONResponse({**claims, "sub": user.sub})
