@@ -53,7 +53,8 @@ class RecordClaims:
             key_derivation="hmac",
             digest_method=hashlib.sha256,
         )
-        self._verified: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        # session id -> (the stored claims last verified, the same without their tag)
+        self._verified: OrderedDict[str, tuple[dict[str, Any], dict[str, Any]]] = OrderedDict()
         self._lock = threading.Lock()
 
     def tag(self, session_id: str, claims: Mapping[str, Any]) -> dict[str, Any]:
@@ -62,13 +63,14 @@ class RecordClaims:
         signature = self._signer.get_signature(_message(session_id, plain)).decode("ascii")
         return {**plain, TAG_KEY: signature}
 
-    def verify(self, session_id: str, stored: Mapping[str, Any]) -> dict[str, Any] | None:
-        """The claims without their tag when the tag holds for ``session_id``; else None."""
+    def verify(self, session_id: str, stored: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        """The claims without their tag when the tag holds for ``session_id``; else None.
+        (Read-only: the same mapping may be handed out again.)"""
         with self._lock:
             remembered = self._verified.get(session_id)
-            if remembered is not None and remembered == stored:
+            if remembered is not None and remembered[0] == stored:
                 self._verified.move_to_end(session_id)
-                return _untagged(stored)
+                return remembered[1]
         signature = stored.get(TAG_KEY)
         if not isinstance(signature, str):
             return None
@@ -80,7 +82,7 @@ class RecordClaims:
         if not valid:
             return None
         with self._lock:
-            self._verified[session_id] = dict(stored)
+            self._verified[session_id] = (dict(stored), plain)
             self._verified.move_to_end(session_id)
             while len(self._verified) > MAX_REMEMBERED:
                 self._verified.popitem(last=False)

@@ -24,7 +24,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import AccessDenied, LogoutTokenReplayed
@@ -184,21 +184,24 @@ class Sessions:
             self._report_fault(error, "check")
             return SessionStatus(unavailable=True), None
         now = self._clock()
-        ended, record_user = self._judge(user, record, now)
+        touch = record is not None and (
+            force_touch or (activity and now - record.last_active_at >= self.touch_interval)
+        )
+        idle_end = (now if touch else record.last_active_at if record else now) + self.idle_timeout
+        ended, record_user = self._judge(user, record, now, idle_end=idle_end)
         if ended is not None or record is None or record_user is None:
             return SessionStatus(ended=ended or EXPIRED), None
-        last_active = record.last_active_at
-        if force_touch or (activity and now - last_active >= self.touch_interval):
+        if touch:  # only once the session is known to be live and admitted
             self._touch(session_id, now, wait=force_touch)
-            last_active = now
-        idle_end = last_active + self.idle_timeout
-        user = replace(record_user, expires_at=min(idle_end, record.expires_at), idle_expires_at=idle_end)
-        return SessionStatus(user=user), record
+        return SessionStatus(user=record_user), record
 
-    def _judge(self, user: User, record: SessionRecord | None, now: float) -> tuple[str | None, User | None]:
+    def _judge(
+        self, user: User, record: SessionRecord | None, now: float, *, idle_end: float | None = None
+    ) -> tuple[str | None, User | None]:
         """Is the record behind a verified cookie a live session of that same identity?
 
-        ``(None, the user the record describes)`` when it is; else ``(why not, None)``,
+        ``(None, the user the record describes)`` when it is, whose session ends at
+        ``idle_end`` when idle (None: the record's own idle end); else ``(why not, None)``,
         after ending the session in the store where that is the consequence (idle, a
         record someone else wrote, an identity the access rules now refuse).
         """
@@ -213,7 +216,7 @@ class Sessions:
         if now >= record.last_active_at + self.idle_timeout:
             self._end_idle(record, now)
             return IDLE, None
-        record_user = self._record_user(user, record)
+        record_user = self._record_user(user, record, idle_end or record.last_active_at + self.idle_timeout)
         if record_user is None:
             self._end_for(record, RECORD_INVALID, now)
             return RECORD_INVALID, None
@@ -223,7 +226,7 @@ class Sessions:
             return refused, None
         return None, record_user
 
-    def _record_user(self, user: User, record: SessionRecord) -> User | None:
+    def _record_user(self, user: User, record: SessionRecord, idle_end: float) -> User | None:
         """The user the record's claims describe, if their tag holds and they name the same
         provider, ``sub`` and issuer as the record's columns and the signed cookie."""
         claims = self._record_claims.verify(record.session_id, record.claims)
@@ -233,7 +236,11 @@ class Sessions:
             )
             return None
         record_user = user_from_payload(
-            claims, record.created_at, record.expires_at, session_id=record.session_id, idle_expires_at=None
+            claims,
+            record.created_at,
+            min(idle_end, record.expires_at),
+            session_id=record.session_id,
+            idle_expires_at=idle_end,
         )
         if record_user is None or (record_user.provider, record_user.sub, record_user.issuer) != (
             record.provider,
