@@ -23,10 +23,13 @@ up does not un-spend the token, and the retry is the very reuse to avoid. So:
 4. The answer is stored only after the lock is confirmed once more, and only
    over the very tokens the refresh started from. The provider has rotated by
    then, so dropping its answer leaves a spent refresh token that the next
-   refresh would present (reuse): it is kept whenever that is sound. It is
-   dropped when another owner holds the lock (that caller read the old token
-   and is refreshing with it; a write now could land over what it stores), and
-   when the stored tokens changed while the lock had lapsed (those are newer).
+   refresh would present (reuse): it is kept whenever that is sound, even when
+   the refreshed ID token cannot be checked (its keys cannot be fetched: then
+   the new refresh token alone is kept, and the unchecked access token and
+   identity are not used). It is dropped when another owner holds the lock
+   (that caller read the old token and is refreshing with it; a write now could
+   land over what it stores), and when the stored tokens changed while the lock
+   had lapsed (those are newer).
 
 What no lock can do: a request that reached the provider and timed out here
 may still have spent the token (the retry is then refused, as with any client),

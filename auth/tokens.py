@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .claims import identity_from_claims
@@ -192,7 +192,18 @@ class AccessTokens:
         except LoginError as error:
             log_event("token_refresh_failed", level=logging.WARNING, provider=record.provider, detail=error.detail)
             raise RefreshUnavailable(error.detail) from None
-        claims = self._refreshed_claims(client, record, tokens, new)
+        try:
+            claims = self._refreshed_claims(client, record, tokens, new)
+        except RefreshUnavailable as error:
+            # The provider has rotated, but the new ID token could not be checked (its keys could
+            # not be fetched). Keep the new refresh token, so the next refresh presents it and not
+            # the spent one; the unchecked access token and identity are not used.
+            log_event("token_refresh_failed", level=logging.WARNING, provider=record.provider, detail=str(error))
+            if new.refresh_token != tokens.refresh_token:
+                kept = self._store(record, lease, replace(tokens, refresh_token=new.refresh_token), None, min_validity)
+                if kept is not None:
+                    return kept
+            raise
         now = self._clock()
         stored = StoredTokens(
             id_token=new.id_token or tokens.id_token,

@@ -526,3 +526,24 @@ def test_a_holder_whose_lock_is_taken_before_it_spends_the_token_sends_nothing(
     assert str(outcome[0]) == "another caller holds the refresh lock now"
     assert idp.refresh_requests == []
     assert auth.sessions.check(value, activity=False).user is not None
+
+
+def test_a_refresh_whose_id_token_cannot_be_checked_keeps_the_rotated_refresh_token(
+    idp: LocalProvider, clock: Clock
+) -> None:
+    """The provider answered, spending the old refresh token, but the key of the new ID token
+    cannot be fetched. The new refresh token is kept (dropping it would have the next refresh
+    present the spent one: reuse, the grant revoked); the unchecked access token is not used."""
+    auth = make_auth(idp, clock)
+    value = sign_in(client_for(auth))
+    first = auth.tokens.get(value)
+    idp.rotate_keys()
+    idp.jwks_redirect_to = "http://127.0.0.1:9/keys"  # the JWKS endpoint answers a redirect: no keys
+    advance(clock, idp, NEAR_EXPIRY)
+    with pytest.raises(RefreshUnavailable, match="redirect"):
+        auth.tokens.get(value)
+    assert auth.sessions.check(value, activity=False).user is not None
+    idp.jwks_redirect_to = None
+    second = auth.tokens.get(value)  # refreshes again, presenting the kept refresh token
+    assert second.value != first.value and userinfo_status(idp, second.value) == 200
+    assert issued(idp) == ["issued", "issued"]
