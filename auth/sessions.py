@@ -24,7 +24,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import AccessDenied, LogoutTokenReplayed
@@ -34,7 +34,7 @@ from .record_claims import RecordClaims
 from .secret import Secret
 from .session_cookie import IssuedCookie, SessionCookie, cookie_payload, user_from_payload
 from .signing import LOGOUT_SALT, TimedSigner
-from .stores.base import SessionRecord, SessionStore, StoreUnavailable, new_session_id
+from .stores.base import SessionRecord, SessionStore, StoreUnavailable, new_lock_owner, new_session_id
 from .vault import StoredTokens, TokensUnreadable, TokenVault
 
 # Why a session ended: the store's ``end_reason`` and the log line's ``reason``.
@@ -75,6 +75,14 @@ class EndedSession:
     session_ids: tuple[str, ...]
     #: the session's tokens (ID token for ``id_token_hint``, tokens to revoke); None without a store
     tokens: StoredTokens | None = None
+
+
+@dataclass(frozen=True)
+class StoreLock:
+    """A lock ``Sessions.try_lock`` took: the store key and the owner value only its holder knows."""
+
+    key: str
+    owner: str = field(repr=False)
 
 
 class Sessions:
@@ -427,14 +435,25 @@ class Sessions:
             self._log_end(reason, record.provider, record.sub, 1)
         return ended
 
-    def try_lock(self, key: str, seconds: float) -> bool:
-        """A short lock in the store, shared by every thread and replica (``claim_once``)."""
+    def try_lock(self, key: str, seconds: float) -> StoreLock | None:
+        """A lock in the store for ``seconds``, shared by every thread and replica; None while
+        another holder has it. Each acquisition gets a fresh random owner, so only this holder
+        can renew or release it, even after it lapsed. Raises ``StoreUnavailable``."""
         assert self.store is not None
-        return self.store.claim_once(f"lock:{key}", self._clock() + seconds)
+        lock = StoreLock(f"lock:{key}", new_lock_owner())
+        return lock if self.store.acquire_lock(lock.key, lock.owner, self._clock() + seconds) else None
 
-    def unlock(self, key: str) -> None:
+    def renew_lock(self, lock: StoreLock, seconds: float) -> bool:
+        """Hold ``lock`` for ``seconds`` from now; False when another owner has it (it lapsed and
+        was taken). A lapsed lock nobody took is taken back. Raises ``StoreUnavailable``."""
         assert self.store is not None
-        self.store.release(f"lock:{key}")
+        return self.store.acquire_lock(lock.key, lock.owner, self._clock() + seconds)
+
+    def unlock(self, lock: StoreLock) -> bool:
+        """Release ``lock`` if it is still this holder's (True); another owner's lock is left
+        alone. Raises ``StoreUnavailable``."""
+        assert self.store is not None
+        return self.store.release_lock(lock.key, lock.owner)
 
     def _open_tokens(self, record: SessionRecord | None) -> StoredTokens | None:
         """Decrypted tokens. The last result per session is remembered with the exact

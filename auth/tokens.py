@@ -5,8 +5,10 @@ The provider's tokens live only in the session store, encrypted (``auth.vault``)
 ``min_validity`` seconds left, refreshing it with the refresh token first when
 needed (RFC 6749 §6). Providers that rotate refresh tokens revoke the whole
 grant when one is spent twice, so a refresh is **single-flight**: one caller,
-on one thread of one replica, takes a short lock in the store and refreshes;
-everyone else waits for the new tokens and re-reads them. A refreshed ID token
+on one thread of one replica, takes a lock in the store and refreshes;
+everyone else waits for the new tokens and re-reads them. The lock is held for
+as long as the refresh runs, however slow the provider, and only its holder
+can release it (``auth.refresh_lock`` says why). A refreshed ID token
 is validated like the first (OpenID Connect Core §12.2: same ``iss`` and
 ``sub``), and the identity it carries replaces the session's claims, so a role
 removed at the provider is gone from the next rerun. A refused refresh ends
@@ -22,7 +24,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .claims import identity_from_claims
@@ -39,6 +41,7 @@ from .errors import (
 from .events import log_event
 from .login import LoginFlow
 from .oidc import ProviderClient, RefreshedTokens
+from .refresh_lock import RefreshLease
 from .session_cookie import cookie_payload
 from .sessions import ACCESS_DENIED, REFRESH_FAILED, Sessions
 from .stores.base import SessionRecord, StoreUnavailable
@@ -84,8 +87,10 @@ class AccessTokens:
         self.flow = flow
         self._clock = clock
         self._sleep = sleep
-        # A refresh is a token request, perhaps userinfo and a JWKS fetch, each with its own timeout.
+        #: how long the refresh lock lasts without renewal, i.e. how long a holder that died
+        #: blocks the others; a live holder renews it (``RefreshLease``) for as long as it refreshes
         self.lock_seconds = 3 * http_timeout + 5
+        #: how long a caller waits for another caller's refresh: a few provider calls' worth
         self.wait_seconds = self.lock_seconds
 
     def get(self, cookie_value: str | None, *, min_validity: float = DEFAULT_MIN_VALIDITY) -> AccessToken:
@@ -125,15 +130,17 @@ class AccessTokens:
     # -- one refresh at a time, everywhere ---------------------------------------------
 
     def _single_flight(self, record: SessionRecord, min_validity: float) -> AccessToken:
-        lock = f"refresh:{record.session_id}"
+        key = f"refresh:{record.session_id}"
         give_up = time.monotonic() + self.wait_seconds
         while True:
             try:
-                if self.sessions.try_lock(lock, self.lock_seconds):
+                lock = self.sessions.try_lock(key, self.lock_seconds)
+                if lock is not None:
+                    lease = RefreshLease(self.sessions, lock, self.lock_seconds)
                     try:
-                        return self._refresh_if_still_needed(record.session_id, min_validity)
+                        return self._refresh_if_still_needed(record.session_id, min_validity, lease)
                     finally:
-                        self.sessions.unlock(lock)
+                        lease.end()
                 self._sleep(WAIT_POLL_SECONDS)
                 current = self._reread(record.session_id)
             except StoreUnavailable as error:
@@ -154,7 +161,7 @@ class AccessTokens:
             raise NotSignedIn("the session ended")
         return current
 
-    def _refresh_if_still_needed(self, session_id: str, min_validity: float) -> AccessToken:
+    def _refresh_if_still_needed(self, session_id: str, min_validity: float, lease: RefreshLease) -> AccessToken:
         """Holding the lock: read again (the previous holder may have refreshed), then refresh."""
         record = self._reread(session_id)
         tokens = self.sessions.tokens_of(record)
@@ -162,14 +169,19 @@ class AccessTokens:
             raise NoTokens("the session's tokens are gone")
         if self._fresh(tokens, min_validity):
             return _token(tokens)
-        return self._refresh(record, tokens)
+        return self._refresh(record, tokens, lease, min_validity)
 
-    def _refresh(self, record: SessionRecord, tokens: StoredTokens) -> AccessToken:
+    def _refresh(
+        self, record: SessionRecord, tokens: StoredTokens, lease: RefreshLease, min_validity: float
+    ) -> AccessToken:
         assert tokens.refresh_token is not None
         client = self.flow.clients.get(record.provider)
         if client is None:
             raise NotSignedIn(f"provider {record.provider!r} is no longer configured")
         try:
+            client.metadata()  # discovery first, when stale: the lock is confirmed after it
+            if not lease.confirm():
+                raise RefreshUnavailable("another caller holds the refresh lock now")  # nothing spent
             new = client.refresh(tokens.refresh_token)
         except GrantRejected as error:
             if error.error == "invalid_grant":
@@ -180,7 +192,18 @@ class AccessTokens:
         except LoginError as error:
             log_event("token_refresh_failed", level=logging.WARNING, provider=record.provider, detail=error.detail)
             raise RefreshUnavailable(error.detail) from None
-        claims = self._refreshed_claims(client, record, tokens, new)
+        try:
+            claims = self._refreshed_claims(client, record, tokens, new)
+        except RefreshUnavailable as error:
+            # The provider has rotated, but the new ID token could not be checked (its keys could
+            # not be fetched). Keep the new refresh token, so the next refresh presents it and not
+            # the spent one; the unchecked access token and identity are not used.
+            log_event("token_refresh_failed", level=logging.WARNING, provider=record.provider, detail=str(error))
+            if new.refresh_token != tokens.refresh_token:
+                kept = self._store(record, lease, replace(tokens, refresh_token=new.refresh_token), None, min_validity)
+                if kept is not None:
+                    return kept
+            raise
         now = self._clock()
         stored = StoredTokens(
             id_token=new.id_token or tokens.id_token,
@@ -190,12 +213,9 @@ class AccessTokens:
             access_token_lifetime=new.expires_in,
             nonce=tokens.nonce,
         )
-        try:
-            self.sessions.replace_tokens(record.session_id, stored, claims)
-        except StoreUnavailable as error:
-            # The provider may have spent the old refresh token: the next refresh may then be refused.
-            self.sessions.report_fault(error, "refresh")
-            raise RefreshUnavailable("session store unavailable while saving refreshed tokens") from None
+        kept = self._store(record, lease, stored, claims, min_validity)
+        if kept is not None:
+            return kept
         log_event(
             "tokens_refreshed",
             provider=record.provider,
@@ -204,6 +224,44 @@ class AccessTokens:
             claims_updated=claims is not None,
         )
         return _token(stored)
+
+    def _store(
+        self,
+        record: SessionRecord,
+        lease: RefreshLease,
+        stored: StoredTokens,
+        claims: Mapping[str, Any] | None,
+        min_validity: float,
+    ) -> AccessToken | None:
+        """Store a refresh's answer (step 4 in ``auth.refresh_lock``); None once stored, else the
+        token to hand out instead (another caller's, stored while this holder's lock had lapsed)."""
+        try:
+            kept = self._keep_if_still_ours(record, lease, min_validity)
+            if kept is None:
+                self.sessions.replace_tokens(record.session_id, stored, claims)
+            return kept
+        except StoreUnavailable as error:
+            # The provider may have spent the old refresh token: the next refresh may then be refused.
+            self.sessions.report_fault(error, "refresh")
+            raise RefreshUnavailable("session store unavailable while saving refreshed tokens") from None
+
+    def _keep_if_still_ours(
+        self, record: SessionRecord, lease: RefreshLease, min_validity: float
+    ) -> AccessToken | None:
+        """Before the answer is stored: None when it may be (the lock is this holder's, now
+        renewed, and the stored tokens are still those the refresh started from); else the
+        token to hand out instead, or ``RefreshUnavailable``. Why: ``auth.refresh_lock``, step 4."""
+        if not lease.confirm():
+            log_event("token_refresh_discarded", level=logging.WARNING, provider=record.provider, reason="lock_taken")
+            raise RefreshUnavailable("the refresh lock lapsed and another caller holds it now")
+        current = self._reread(record.session_id)
+        if current.tokens == record.tokens:
+            return None
+        log_event("token_refresh_discarded", level=logging.WARNING, provider=record.provider, reason="tokens_changed")
+        theirs = self.sessions.tokens_of(current)
+        if theirs is not None and self._fresh(theirs, min_validity):
+            return _token(theirs)
+        raise RefreshUnavailable("the session's tokens changed while the refresh lock had lapsed")
 
     def _refreshed_claims(
         self, client: ProviderClient, record: SessionRecord, tokens: StoredTokens, new: RefreshedTokens

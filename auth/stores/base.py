@@ -25,11 +25,26 @@ from ..errors import AuthError
 # asks for at least 64 bits of entropy; 128 leaves no doubt). The alphabet also keeps the
 # id safe inside Redis keys, SQL and log lines.
 _SESSION_ID = re.compile(r"[A-Za-z0-9_-]{22,128}")
+# A lock's owner is as unguessable as a session id, so no other holder can release or renew
+# it by accident or by guessing; the length also keeps it apart from a plain claim's marker.
+_LOCK_OWNER = re.compile(r"[A-Za-z0-9_-]{22,128}")
 
 
 def new_session_id() -> str:
     """A fresh session id: 256 random bits, URL-safe (what callers should put in ``SessionRecord``)."""
     return secrets.token_urlsafe(32)
+
+
+def new_lock_owner() -> str:
+    """A fresh owner for ``SessionStore.acquire_lock``: 128 random bits, URL-safe. Take a new one
+    for every acquisition, so a holder whose lock lapsed can never release its successor's."""
+    return secrets.token_urlsafe(16)
+
+
+def check_lock_owner(owner: str) -> None:
+    """``ValueError`` unless ``owner`` looks like ``new_lock_owner()``'s (stores call this first)."""
+    if not _LOCK_OWNER.fullmatch(owner):
+        raise ValueError("a lock owner must be 22 to 128 URL-safe base64 characters; use new_lock_owner()")
 
 
 class StoreUnavailable(AuthError):
@@ -165,8 +180,28 @@ class SessionStore(abc.ABC):
 
     @abc.abstractmethod
     def release(self, key: str) -> None:
-        """Give up a claim of ``claim_once`` before its time (a lock held while refreshing
-        tokens); a no-op for a key nobody holds."""
+        """Give up a claim of ``claim_once`` before its time (a back-channel logout that
+        ended nothing, so the provider's retry is not taken for a replay); a no-op for a key
+        nobody claimed. Never frees a lock of ``acquire_lock``: only its owner may."""
+
+    @abc.abstractmethod
+    def acquire_lock(self, key: str, owner: str, until: float) -> bool:
+        """Hold ``key`` for ``owner`` until ``until``; True if ``owner`` holds it now.
+
+        True when the key was free (never held, released, or past its time) and also when
+        ``owner`` held it already: the lock's end then moves to ``until``, which is how a
+        holder keeps its lock while its work runs. False while another owner (or a claim of
+        ``claim_once``) holds the key, and when ``until`` has already passed. Atomic: of
+        racing acquisitions by different owners exactly one wins, across threads and
+        processes. ``owner`` comes from ``new_lock_owner()``, fresh for every acquisition
+        (``ValueError`` otherwise); the lock shares the keys of ``claim_once``.
+        """
+
+    @abc.abstractmethod
+    def release_lock(self, key: str, owner: str) -> bool:
+        """Free ``key`` if ``owner`` holds it; True if it did. Atomic compare-and-delete: a
+        holder whose lock lapsed and was taken by someone else leaves the new holder's lock
+        alone (False), as does anyone releasing a key it never held."""
 
     @abc.abstractmethod
     def set_tokens(self, session_id: str, tokens: bytes, claims: Mapping[str, Any] | None = None) -> None:

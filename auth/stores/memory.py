@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from .base import SessionRecord, SessionStore, claims_from_json, claims_to_json
+from .base import SessionRecord, SessionStore, check_lock_owner, claims_from_json, claims_to_json
 
 Clock = Callable[[], float]
 
@@ -29,7 +29,8 @@ class MemoryStore(SessionStore):
         # changes its dict after ``create`` changes nothing here, and every backend hands
         # back the same plain JSON types.
         self._sessions: dict[str, tuple[SessionRecord, str]] = {}
-        self._claimed: dict[str, float] = {}
+        # key -> (until, owner); the owner is None for a claim of ``claim_once``
+        self._claimed: dict[str, tuple[float, str | None]] = {}
         self._session_expiry: list[tuple[float, str]] = []
         self._claim_expiry: list[tuple[float, str]] = []
 
@@ -41,7 +42,8 @@ class MemoryStore(SessionStore):
             self._sessions.pop(session_id, None)
         while self._claim_expiry and self._claim_expiry[0][0] <= now:
             until, key = heapq.heappop(self._claim_expiry)
-            if self._claimed.get(key) == until:
+            claim = self._claimed.get(key)
+            if claim is not None and claim[0] == until:  # else renewed or released since
                 del self._claimed[key]
         return now
 
@@ -110,13 +112,35 @@ class MemoryStore(SessionStore):
             now = self._forget_expired()
             if until <= now or key in self._claimed:
                 return False
-            self._claimed[key] = until
+            self._claimed[key] = (until, None)
             heapq.heappush(self._claim_expiry, (until, key))
             return True
 
     def release(self, key: str) -> None:
         with self._lock:
-            self._claimed.pop(key, None)
+            claim = self._claimed.get(key)
+            if claim is not None and claim[1] is None:
+                del self._claimed[key]
+
+    def acquire_lock(self, key: str, owner: str, until: float) -> bool:
+        check_lock_owner(owner)
+        with self._lock:
+            now = self._forget_expired()
+            claim = self._claimed.get(key)
+            if until <= now or (claim is not None and claim[1] != owner):
+                return False
+            self._claimed[key] = (until, owner)
+            heapq.heappush(self._claim_expiry, (until, key))
+            return True
+
+    def release_lock(self, key: str, owner: str) -> bool:
+        with self._lock:
+            self._forget_expired()
+            claim = self._claimed.get(key)
+            if claim is None or claim[1] != owner:
+                return False
+            del self._claimed[key]
+            return True
 
     def set_tokens(self, session_id: str, tokens: bytes, claims: Mapping[str, Any] | None = None) -> None:
         new_claims = claims_to_json(claims) if claims is not None else None

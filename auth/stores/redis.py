@@ -5,12 +5,16 @@ Key layout (``streamlit-oidc-auth:`` is the default prefix)::
     <prefix>session:<session_id>                  hash, one field per record field; TTL = expires_at - now
     <prefix>user:<len(provider)>:<provider>:<sub>  set of session ids; TTL = the longest of its sessions
     <prefix>sid:<len(provider)>:<provider>:<sid>   set of session ids; TTL likewise
-    <prefix>claim:<key>                            "1" with TTL = until - now (``claim_once``)
+    <prefix>claim:<key>                            "1" with TTL = until - now (``claim_once``), or
+                                                   the lock's owner, likewise (``acquire_lock``)
 
 Redis deletes a session when its ``expires_at`` passes, ended or not, and an
 index set once its last session could have lived; a set may name sessions that
 are already gone, and those are dropped when met. The provider name is written
 with its length so that no (provider, sub) pair can spell another's key.
+A lock shares the claims' keys, so of a ``claim_once`` and an ``acquire_lock``
+on one key only the first holds it; renewing and releasing a lock compare its
+owner and change it in one script, so nobody but the owner can do either.
 Every change to one session is one Lua script (atomic on the server, and
 ``last_active_at`` is compared there, so touches never move it backwards);
 "end all" runs that script once per indexed session. Times are written as
@@ -43,7 +47,14 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from .base import SessionRecord, SessionStore, StoreUnavailable, claims_from_json, claims_to_json
+from .base import (
+    SessionRecord,
+    SessionStore,
+    StoreUnavailable,
+    check_lock_owner,
+    claims_from_json,
+    claims_to_json,
+)
 
 Clock = Callable[[], float]
 
@@ -95,6 +106,20 @@ if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'claims', ARGV[2]) end
 return 1
 """
 
+# KEYS: claim; ARGV: owner, ttl ms. Free, or held by this owner: hold it (again) for ttl.
+_ACQUIRE_LOCK = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+# KEYS: claim; ARGV: the value that must be there (an owner, or "1" for a claim_once claim)
+_DELETE_IF = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+_CLAIMED = b"1"
+
 
 def _text(value: bytes | str) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else value
@@ -129,6 +154,8 @@ class RedisStore(SessionStore):
         self._touch = self._client.register_script(_TOUCH)
         self._end = self._client.register_script(_END)
         self._set_tokens = self._client.register_script(_SET_TOKENS)
+        self._acquire_lock = self._client.register_script(_ACQUIRE_LOCK)
+        self._delete_if = self._client.register_script(_DELETE_IF)
 
     # -- keys and failures ------------------------------------------------------------
 
@@ -140,6 +167,9 @@ class RedisStore(SessionStore):
 
     def _sid_key(self, provider: str, provider_sid: str) -> str:
         return f"{self._prefix}sid:{len(provider)}:{provider}:{provider_sid}"
+
+    def _claim_key(self, key: str) -> str:
+        return f"{self._prefix}claim:{key}"
 
     def _failure(self, error: redis.RedisError) -> str:
         text = str(error) or type(error).__name__
@@ -273,11 +303,23 @@ class RedisStore(SessionStore):
         if ttl <= 0:
             return False
         with self._answering():
-            return bool(self._client.set(f"{self._prefix}claim:{key}", b"1", nx=True, px=ttl))
+            return bool(self._client.set(self._claim_key(key), _CLAIMED, nx=True, px=ttl))
 
     def release(self, key: str) -> None:
         with self._answering():
-            self._client.delete(f"{self._prefix}claim:{key}")
+            self._delete_if(keys=[self._claim_key(key)], args=[_CLAIMED])
+
+    def acquire_lock(self, key: str, owner: str, until: float) -> bool:
+        check_lock_owner(owner)
+        ttl = self._ttl_ms(until)
+        if ttl <= 0:
+            return False
+        with self._answering():
+            return bool(self._acquire_lock(keys=[self._claim_key(key)], args=[owner, ttl]) == 1)
+
+    def release_lock(self, key: str, owner: str) -> bool:
+        with self._answering():
+            return bool(self._delete_if(keys=[self._claim_key(key)], args=[owner]) == 1)
 
     def set_tokens(self, session_id: str, tokens: bytes, claims: Mapping[str, Any] | None = None) -> None:
         new_claims = claims_to_json(claims) if claims is not None else ""

@@ -8,8 +8,11 @@ used by one thread at a time, which is safe whichever of Streamlit's threads
 calls. Every change is one statement, or one ``BEGIN IMMEDIATE`` transaction
 (taking the write lock up front, so two writers never deadlock on upgrading a
 read). The schema is created on first use and versioned with ``PRAGMA
-user_version``; records past ``expires_at`` are deleted in bounded batches
-whenever a session is created, and are invisible until then.
+user_version``; a file of an older version is brought up to date in place, in
+one transaction, by the first process of this version that opens it (older
+processes then refuse the file, naming both versions). Records past
+``expires_at`` are deleted in bounded batches whenever a session is created,
+and are invisible until then.
 """
 
 from __future__ import annotations
@@ -25,11 +28,18 @@ from pathlib import Path
 from typing import Any
 
 from ..events import log_event
-from .base import SessionRecord, SessionStore, StoreUnavailable, claims_from_json, claims_to_json
+from .base import (
+    SessionRecord,
+    SessionStore,
+    StoreUnavailable,
+    check_lock_owner,
+    claims_from_json,
+    claims_to_json,
+)
 
 Clock = Callable[[], float]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT = 0.2
 #: expired rows deleted per ``create``: enough to keep up with sign-ins, never a long lock
 PURGE_BATCH = 100
@@ -54,9 +64,14 @@ CREATE TABLE sessions (
 CREATE INDEX sessions_by_user ON sessions (provider, sub);
 CREATE INDEX sessions_by_provider_sid ON sessions (provider, provider_sid);
 CREATE INDEX sessions_by_expiry ON sessions (expires_at);
-CREATE TABLE claimed_keys (key TEXT PRIMARY KEY, until REAL NOT NULL);
+CREATE TABLE claimed_keys (key TEXT PRIMARY KEY, until REAL NOT NULL, owner TEXT);
 CREATE INDEX claimed_keys_by_until ON claimed_keys (until);
 """
+# What brings a file of version N to N + 1, run in the same transaction as the new user_version.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    # 2: a lock of acquire_lock carries its owner; a claim of claim_once has none (NULL)
+    1: ("ALTER TABLE claimed_keys ADD COLUMN owner TEXT",),
+}
 _COLUMNS = "session_id, provider, sub, provider_sid, created_at, last_active_at, expires_at, claims, ended_at, end_reason, tokens"
 _LIVE = "ended_at IS NULL AND expires_at > ?"
 
@@ -138,14 +153,21 @@ class SqliteStore(SessionStore):
             )
 
     def _prepare(self, connection: sqlite3.Connection) -> None:
-        """Create the schema once per file; several processes may race here, BEGIN IMMEDIATE orders them."""
-        if self._user_version(connection) == 0:
+        """Create the schema once per file, or migrate an older one; several processes may
+        race here, BEGIN IMMEDIATE orders them and the loser finds the work done."""
+        version = self._user_version(connection)
+        if version == 0:
             connection.execute("PRAGMA journal_mode = WAL")  # persistent: stored in the file
+        if version < SCHEMA_VERSION:
             connection.execute("BEGIN IMMEDIATE")  # on a failure the caller closes the connection: rollback
-            if self._user_version(connection) == 0:
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        connection.execute(statement)
+            version = self._user_version(connection)
+            if version == 0:
+                statements = [statement for statement in _SCHEMA.split(";") if statement.strip()]
+            else:
+                statements = [sql for step in range(version, SCHEMA_VERSION) for sql in _MIGRATIONS[step]]
+            if version < SCHEMA_VERSION:
+                for statement in statements:
+                    connection.execute(statement)
                 connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             connection.execute("COMMIT")
         version = self._user_version(connection)
@@ -309,14 +331,36 @@ class SqliteStore(SessionStore):
             # One statement: a new key is inserted, an expired claim is taken over, a live one is left alone.
             cursor = db.execute(
                 "INSERT INTO claimed_keys (key, until) VALUES (?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET until = excluded.until WHERE claimed_keys.until <= ?",
+                "ON CONFLICT (key) DO UPDATE SET until = excluded.until, owner = NULL WHERE claimed_keys.until <= ?",
                 (key, until, now),
             )
             return cursor.rowcount == 1
 
     def release(self, key: str) -> None:
         with self._writing() as db:
-            db.execute("DELETE FROM claimed_keys WHERE key = ?", (key,))
+            db.execute("DELETE FROM claimed_keys WHERE key = ? AND owner IS NULL", (key,))
+
+    def acquire_lock(self, key: str, owner: str, until: float) -> bool:
+        check_lock_owner(owner)
+        now = self._clock()
+        if until <= now:
+            return False
+        with self._writing() as db:
+            # One statement, as in claim_once; a lock its owner already holds gets the new end.
+            cursor = db.execute(
+                "INSERT INTO claimed_keys (key, until, owner) VALUES (?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET until = excluded.until, owner = excluded.owner "
+                "WHERE claimed_keys.until <= ? OR claimed_keys.owner = excluded.owner",
+                (key, until, owner, now),
+            )
+            return cursor.rowcount == 1
+
+    def release_lock(self, key: str, owner: str) -> bool:
+        with self._writing() as db:
+            cursor = db.execute(
+                "DELETE FROM claimed_keys WHERE key = ? AND owner = ? AND until > ?", (key, owner, self._clock())
+            )
+            return cursor.rowcount == 1
 
     def set_tokens(self, session_id: str, tokens: bytes, claims: Mapping[str, Any] | None = None) -> None:
         new_claims = claims_to_json(claims) if claims is not None else None

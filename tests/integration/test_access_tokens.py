@@ -20,10 +20,13 @@ import pytest
 import requests
 from starlette.testclient import TestClient
 
-from auth import Auth, NoTokens, NotSignedIn, RefreshRefused, RefreshUnavailable
-from auth.stores.base import SessionStore
+from auth import AccessToken, Auth, NoTokens, NotSignedIn, RefreshRefused, RefreshUnavailable
+from auth.oidc import METADATA_TTL
+from auth.stores.base import SessionStore, new_lock_owner
 from auth.stores.memory import MemoryStore
 from auth.stores.redis import RedisStore
+from auth.vault import StoredTokens
+from tests.support.app_process import wait_until
 from tests.support.clock import Clock
 from tests.support.flaky_store import FlakyStore
 from tests.support.inprocess import build_auth, client_for, path_and_query, sign_out
@@ -361,3 +364,186 @@ def test_a_store_outage_during_get_is_refresh_unavailable(idp: LocalProvider, cl
         auth.tokens.get(value)
     store.down = False
     assert auth.tokens.get(value).value
+
+
+# -- the refresh lock (auth.refresh_lock) -----------------------------------------------------
+
+
+def lock_key(session_id: str) -> str:
+    """The refresh lock's Redis key, for tests that play a second caller directly in Redis."""
+    return f"streamlit-oidc-auth:claim:lock:refresh:{session_id}"
+
+
+def refresh_in_background(auth: Auth, value: str) -> tuple[threading.Thread, list[object]]:
+    """``auth.tokens.get(value)`` on its own thread; the list receives its token or its error."""
+    outcome: list[object] = []
+
+    def call() -> None:
+        try:
+            outcome.append(auth.tokens.get(value))
+        except BaseException as error:
+            outcome.append(error)
+
+    thread = threading.Thread(target=call)
+    thread.start()
+    return thread, outcome
+
+
+def test_a_refresh_slower_than_its_lock_still_spends_the_refresh_token_once(
+    idp: LocalProvider, clock: Clock, redis_server: RedisServer
+) -> None:
+    """The review's reproduction (issue 13, item 3): a provider slower than the refresh lock.
+
+    Two replicas on one Redis, whose keys expire in real time; the lock is cut to 1 s and
+    the provider's token endpoint takes 3 s (``token_fault="slow"``: the refresh is carried
+    out after the wait whether or not anyone still listens, as a real provider does once the
+    request has arrived). A lock that simply expires lets the second replica take it, re-read
+    the old refresh token and present it again: reuse, the grant revoked, the session ended
+    ``refresh_failed``. Held for as long as the refresh runs, it never lets that happen.
+    """
+    replicas = [make_auth(idp, clock, RedisStore(redis_server.url, clock=clock)) for _ in range(2)]
+    value = sign_in(client_for(replicas[0]))
+    for replica in replicas:
+        replica.tokens.lock_seconds = 1.0
+    idp.token_fault = "slow"
+    idp.slow_seconds = 3
+    advance(clock, idp, NEAR_EXPIRY)
+    results: list[str] = []
+    failures: list[BaseException] = []
+
+    def call(replica: Auth) -> None:
+        try:
+            results.append(replica.tokens.get(value).value)
+        except BaseException as error:
+            failures.append(error)
+
+    first = threading.Thread(target=call, args=(replicas[0],))
+    first.start()
+    wait_until(lambda: len(idp.token_requests) == 2, 5, "the first replica's refresh to reach the provider")
+    second = threading.Thread(target=call, args=(replicas[1],))
+    second.start()
+    first.join()
+    second.join()
+    assert issued(idp) == ["issued"]  # one presentation of the refresh token, not ["issued", "reused"]
+    assert failures == []
+    assert len(results) == 2 and len(set(results)) == 1
+    assert replicas[1].sessions.check(value, activity=False).user is not None
+    idp.token_fault = None
+    advance(clock, idp, NEAR_EXPIRY)
+    assert userinfo_status(idp, replicas[1].tokens.get(value).value) == 200  # the grant is intact
+
+
+def test_a_holder_whose_lock_was_taken_meanwhile_does_not_store_its_answer(
+    idp: LocalProvider, clock: Clock, redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The lock lapsed (played here by another owner taking it in Redis) while the provider
+    answered: that caller read the old refresh token and is refreshing with it, so this
+    holder's write could land over what it stores. The answer is dropped, and said so."""
+    auth = make_auth(idp, clock, RedisStore(redis_server.url, clock=clock))
+    value = sign_in(client_for(auth))
+    _, before = auth.sessions.check_record(value)
+    assert before is not None
+    idp.token_fault = "slow"
+    idp.slow_seconds = 2
+    advance(clock, idp, NEAR_EXPIRY)
+    with caplog.at_level(logging.INFO, logger="auth"):
+        thread, outcome = refresh_in_background(auth, value)
+        wait_until(lambda: len(idp.token_requests) == 2, 5, "the refresh to reach the provider")
+        other = new_lock_owner()
+        with redis_server.client() as raw:
+            assert raw.set(lock_key(before.session_id), other, xx=True, px=60_000)
+            thread.join()
+            assert raw.get(lock_key(before.session_id)) == other.encode()  # left to its owner
+    assert len(outcome) == 1 and isinstance(outcome[0], RefreshUnavailable)
+    assert str(outcome[0]) == "the refresh lock lapsed and another caller holds it now"
+    assert issued(idp) == ["issued"]
+    after = auth.sessions.reread(before.session_id)
+    assert after is not None and after.tokens == before.tokens  # nothing written
+    lines = [r.getMessage() for r in caplog.records]
+    assert "event=token_refresh_discarded provider=local reason=lock_taken" in lines
+    assert not any("tokens_refreshed" in line for line in lines)
+
+
+def test_tokens_stored_by_another_caller_while_the_lock_had_lapsed_are_kept(
+    idp: LocalProvider, clock: Clock, redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The lock lapsed and nobody holds it when the answer comes, but someone stored tokens
+    meanwhile: those are newer than this holder's and stay; the caller gets them."""
+    auth = make_auth(idp, clock, RedisStore(redis_server.url, clock=clock))
+    value = sign_in(client_for(auth))
+    _, record = auth.sessions.check_record(value)
+    assert record is not None
+    idp.token_fault = "slow"
+    idp.slow_seconds = 2
+    advance(clock, idp, NEAR_EXPIRY)
+    theirs = StoredTokens(
+        access_token="their-access-token",
+        refresh_token="their-refresh-token",
+        access_token_expires_at=clock() + 300,
+        access_token_lifetime=300,
+    )
+    with caplog.at_level(logging.INFO, logger="auth"):
+        thread, outcome = refresh_in_background(auth, value)
+        wait_until(lambda: len(idp.token_requests) == 2, 5, "the refresh to reach the provider")
+        with redis_server.client() as raw:
+            assert raw.delete(lock_key(record.session_id)) == 1  # the lock lapsed
+        auth.sessions.replace_tokens(record.session_id, theirs, None)
+        thread.join()
+    assert len(outcome) == 1 and isinstance(outcome[0], AccessToken)
+    assert outcome[0].value == "their-access-token"
+    stored = auth.sessions.tokens_of(auth.sessions.reread(record.session_id))  # type: ignore[arg-type]
+    assert stored is not None and stored.refresh_token == "their-refresh-token"
+    assert "event=token_refresh_discarded provider=local reason=tokens_changed" in [
+        r.getMessage() for r in caplog.records
+    ]
+
+
+def test_a_holder_whose_lock_is_taken_before_it_spends_the_token_sends_nothing(
+    idp: LocalProvider, clock: Clock, redis_server: RedisServer
+) -> None:
+    """Discovery comes first when the cached document is stale; the lock is confirmed after
+    it, so a holder that lost its lock during a slow discovery never presents the token."""
+    auth = make_auth(
+        idp,
+        clock,
+        RedisStore(redis_server.url, clock=clock),
+        AUTH_SESSION_TIMEOUT="2h",
+        AUTH_SESSION_MAX_AGE="8h",
+    )
+    value = sign_in(client_for(auth))
+    _, record = auth.sessions.check_record(value)
+    assert record is not None
+    idp.discovery_fault = "slow"
+    idp.slow_seconds = 2
+    hits = idp.discovery_hits
+    advance(clock, idp, METADATA_TTL + 60)
+    thread, outcome = refresh_in_background(auth, value)
+    wait_until(lambda: idp.discovery_hits > hits, 5, "the refresh to fetch the discovery document")
+    with redis_server.client() as raw:
+        assert raw.set(lock_key(record.session_id), new_lock_owner(), xx=True, px=60_000)
+    thread.join()
+    assert len(outcome) == 1 and isinstance(outcome[0], RefreshUnavailable)
+    assert str(outcome[0]) == "another caller holds the refresh lock now"
+    assert idp.refresh_requests == []
+    assert auth.sessions.check(value, activity=False).user is not None
+
+
+def test_a_refresh_whose_id_token_cannot_be_checked_keeps_the_rotated_refresh_token(
+    idp: LocalProvider, clock: Clock
+) -> None:
+    """The provider answered, spending the old refresh token, but the key of the new ID token
+    cannot be fetched. The new refresh token is kept (dropping it would have the next refresh
+    present the spent one: reuse, the grant revoked); the unchecked access token is not used."""
+    auth = make_auth(idp, clock)
+    value = sign_in(client_for(auth))
+    first = auth.tokens.get(value)
+    idp.rotate_keys()
+    idp.jwks_redirect_to = "http://127.0.0.1:9/keys"  # the JWKS endpoint answers a redirect: no keys
+    advance(clock, idp, NEAR_EXPIRY)
+    with pytest.raises(RefreshUnavailable, match="redirect"):
+        auth.tokens.get(value)
+    assert auth.sessions.check(value, activity=False).user is not None
+    idp.jwks_redirect_to = None
+    second = auth.tokens.get(value)  # refreshes again, presenting the kept refresh token
+    assert second.value != first.value and userinfo_status(idp, second.value) == 200
+    assert issued(idp) == ["issued", "issued"]

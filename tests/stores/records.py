@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from auth.stores.base import SessionRecord, SessionStore, new_session_id
+from auth.stores.base import SessionRecord, SessionStore, new_lock_owner, new_session_id
 
 HOUR = 3600.0
 
@@ -36,7 +36,21 @@ EVERY_METHOD: dict[str, Callable[[SessionStore, float], object]] = {
     "end_all_for_user": lambda store, now: store.end_all_for_user("corp", "alice", "logout", now),
     "end_by_provider_sid": lambda store, now: store.end_by_provider_sid("corp", "corp-sid-1", "logout", now),
     "claim_once": lambda store, now: store.claim_once("jti:corp:1", now + 60),
+    "release": lambda store, now: store.release("jti:corp:1"),
+    "acquire_lock": lambda store, now: store.acquire_lock("lock:refresh:1", new_lock_owner(), now + 60),
+    "release_lock": lambda store, now: store.release_lock("lock:refresh:1", new_lock_owner()),
     "set_tokens": lambda store, now: store.set_tokens(new_session_id(), b"tokens"),
     "ping": lambda store, now: store.ping(),
 }
-WRITES = ("create", "touch", "end", "end_all_for_user", "end_by_provider_sid", "claim_once", "set_tokens")
+WRITES = (
+    "create",
+    "touch",
+    "end",
+    "end_all_for_user",
+    "end_by_provider_sid",
+    "claim_once",
+    "release",
+    "acquire_lock",
+    "release_lock",
+    "set_tokens",
+)

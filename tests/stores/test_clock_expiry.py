@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from auth.stores.base import SessionStore
+from auth.stores.base import SessionStore, new_lock_owner
 from auth.stores.memory import MemoryStore
 from auth.stores.sqlite import SqliteStore
 from tests.stores.records import HOUR, make_record
@@ -56,6 +56,23 @@ def test_a_claim_lasts_until_its_time_and_can_then_be_made_again(store: SessionS
     clock.now = T0 + 60
     assert store.claim_once("jti:corp:1", T0 + 600) is True
     assert store.claim_once("jti:corp:1", T0 + 600) is False
+
+
+def test_a_lock_lasts_until_its_time_and_its_late_owner_then_frees_nothing(store: SessionStore, clock: Clock) -> None:
+    first, second = new_lock_owner(), new_lock_owner()
+    assert store.acquire_lock("lock:refresh:1", first, T0 + 60) is True
+    clock.now = T0 + 59.999
+    assert store.acquire_lock("lock:refresh:1", second, T0 + 600) is False
+    assert store.acquire_lock("lock:refresh:1", first, T0 + 120) is True  # renewed by its owner
+    clock.now = T0 + 119.999
+    assert store.acquire_lock("lock:refresh:1", second, T0 + 600) is False
+    clock.now = T0 + 120
+    assert store.release_lock("lock:refresh:1", first) is False  # its time is up: nothing to release
+    assert store.acquire_lock("lock:refresh:1", second, T0 + 600) is True
+    assert store.release_lock("lock:refresh:1", first) is False  # the late owner leaves the new lock alone
+    assert store.acquire_lock("lock:refresh:1", first, T0 + 600) is False
+    clock.now = T0 + 600
+    assert store.acquire_lock("lock:refresh:1", first, T0 + 700) is True
 
 
 def test_many_expired_sessions_are_forgotten_and_new_ones_kept(store: SessionStore, clock: Clock) -> None:

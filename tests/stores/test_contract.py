@@ -2,7 +2,8 @@
 
 Times are explicit: each test takes ``now`` from the wall clock once (the
 stores forget records by it, Redis through key TTLs) and passes ``at``/``until``
-values relative to it, so nothing here sleeps.
+values relative to it, so nothing here sleeps. The few tests of a lock's
+expiry give it a fraction of a second and wait for the store to say it is free.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from dataclasses import replace
 
 import pytest
 
-from auth.stores.base import SessionRecord, SessionStore, new_session_id
+from auth.stores.base import SessionRecord, SessionStore, new_lock_owner, new_session_id
 from tests.stores.records import HOUR, make_record
+from tests.support.app_process import wait_until
 
 
 @pytest.fixture
@@ -308,6 +310,91 @@ def test_a_released_claim_can_be_claimed_again(store: SessionStore, now: float) 
     assert store.claim_once("refresh:lock", now + 30) is True
     assert store.claim_once("refresh:lock", now + 30) is False
     store.release("never-claimed")  # no error
+
+
+# -- locks with an owner (acquire_lock, release_lock) -----------------------------------------
+
+
+def expire_soon(store: SessionStore, key: str, owner: str) -> None:
+    """Hold ``key`` for a fraction of a second, then wait until another owner can take it."""
+    assert store.acquire_lock(key, owner, time.time() + 0.3) is True
+    wait_until(lambda: store.acquire_lock(key, new_lock_owner(), time.time() + 60), 5, f"the lock {key} to expire")
+
+
+def test_a_lock_is_held_by_its_owner_alone_until_the_owner_releases_it(store: SessionStore, now: float) -> None:
+    first, second = new_lock_owner(), new_lock_owner()
+    assert store.acquire_lock("lock:refresh:a", first, now + 60) is True
+    assert store.acquire_lock("lock:refresh:a", second, now + 60) is False
+    assert store.release_lock("lock:refresh:a", second) is False  # not the owner: nothing happens
+    assert store.acquire_lock("lock:refresh:a", second, now + 60) is False
+    assert store.release_lock("lock:refresh:a", first) is True
+    assert store.release_lock("lock:refresh:a", first) is False  # released once
+    assert store.acquire_lock("lock:refresh:a", second, now + 60) is True
+
+
+def test_a_holder_whose_lock_expired_cannot_release_its_successors(store: SessionStore) -> None:
+    """The review's second half (issue 13, item 3): the first holder's late release freed the
+    second holder's lock, letting a third caller refresh alongside the second."""
+    late = new_lock_owner()
+    expire_soon(store, "lock:refresh:b", late)  # another owner holds it now
+    assert store.release_lock("lock:refresh:b", late) is False
+    assert store.acquire_lock("lock:refresh:b", late, time.time() + 60) is False
+    assert store.acquire_lock("lock:refresh:b", new_lock_owner(), time.time() + 60) is False
+
+
+def test_the_owner_renews_its_lock_past_its_first_end(store: SessionStore) -> None:
+    owner = new_lock_owner()
+    assert store.acquire_lock("lock:refresh:renewed", owner, time.time() + 0.3) is True
+    assert store.acquire_lock("lock:refresh:renewed", owner, time.time() + 60) is True
+    expire_soon(store, "lock:refresh:yardstick", new_lock_owner())  # held as briefly as the first end
+    assert store.acquire_lock("lock:refresh:renewed", new_lock_owner(), time.time() + 60) is False
+    assert store.release_lock("lock:refresh:renewed", owner) is True
+
+
+def test_a_lock_whose_time_has_passed_is_not_taken_and_not_changed(store: SessionStore, now: float) -> None:
+    owner = new_lock_owner()
+    assert store.acquire_lock("lock:refresh:c", owner, now - 1) is False
+    assert store.acquire_lock("lock:refresh:c", owner, now + 60) is True
+    assert store.acquire_lock("lock:refresh:c", owner, now - 1) is False  # a renewal into the past
+    assert store.acquire_lock("lock:refresh:c", new_lock_owner(), now + 60) is False  # still held
+    assert store.release_lock("lock:refresh:c", owner) is True
+
+
+def test_of_racing_acquisitions_exactly_one_wins(store: SessionStore, now: float) -> None:
+    results: list[bool] = []
+    start = threading.Barrier(16)
+
+    def acquire() -> None:
+        owner = new_lock_owner()
+        start.wait()
+        results.append(store.acquire_lock("lock:refresh:raced", owner, now + 60))
+
+    threads = [threading.Thread(target=acquire) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [False] * 15 + [True]
+
+
+def test_locks_and_claims_exclude_each_other_and_release_only_their_own(store: SessionStore, now: float) -> None:
+    owner = new_lock_owner()
+    assert store.claim_once("lock:refresh:d", now + 60) is True
+    assert store.acquire_lock("lock:refresh:d", owner, now + 60) is False
+    assert store.release_lock("lock:refresh:d", owner) is False
+    assert store.claim_once("lock:refresh:d", now + 60) is False  # the claim stands
+    assert store.acquire_lock("lock:refresh:e", owner, now + 60) is True
+    assert store.claim_once("lock:refresh:e", now + 60) is False
+    store.release("lock:refresh:e")  # release undoes claims, never someone's lock
+    assert store.acquire_lock("lock:refresh:e", new_lock_owner(), now + 60) is False
+    assert store.release_lock("lock:refresh:e", owner) is True
+
+
+@pytest.mark.parametrize("owner", ["", "1", "too-short", "not base64 url-safe!!!!!", "x" * 129])
+def test_an_owner_that_is_not_a_fresh_random_value_is_refused(store: SessionStore, now: float, owner: str) -> None:
+    with pytest.raises(ValueError, match="new_lock_owner"):
+        store.acquire_lock("lock:refresh:f", owner, now + 60)
+    assert store.claim_once("lock:refresh:f", now + 60) is True  # nothing was written
 
 
 # -- tokens, ping, close -----------------------------------------------------------------

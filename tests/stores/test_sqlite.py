@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from auth.stores.base import SessionStore, StoreUnavailable, new_session_id
+from auth.stores.base import SessionStore, StoreUnavailable, new_lock_owner, new_session_id
 from auth.stores.sqlite import PURGE_BATCH, SCHEMA_VERSION, SqliteStore
 from tests.stores.records import EVERY_METHOD, HOUR, WRITES, make_record
 from tests.support.clock import T0, Clock
@@ -46,7 +46,7 @@ def test_first_use_creates_the_directory_and_a_versioned_wal_schema(store: Sqlit
     store.ping()
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 1
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
         indexes = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert {"sessions_by_user", "sessions_by_provider_sid", "sessions_by_expiry", "claimed_keys_by_until"} <= indexes
 
@@ -237,7 +237,91 @@ def test_a_schema_from_a_newer_version_is_refused(path: Path) -> None:
         db.execute("PRAGMA user_version = 7")
     with pytest.raises(StoreUnavailable) as raised:
         SqliteStore(path).get(new_session_id())
-    assert raised.value.failure == "schema version 7, but this package reads version 1"
+    assert raised.value.failure == "schema version 7, but this package reads version 2"
+
+
+# The schema as version 1 wrote it (before locks had owners): what an upgrade finds on disk.
+VERSION_1_SCHEMA = """
+CREATE TABLE sessions (
+    session_id TEXT PRIMARY KEY, provider TEXT NOT NULL, sub TEXT NOT NULL, provider_sid TEXT,
+    created_at REAL NOT NULL, last_active_at REAL NOT NULL, expires_at REAL NOT NULL, claims TEXT NOT NULL,
+    ended_at REAL, end_reason TEXT, tokens BLOB
+);
+CREATE INDEX sessions_by_user ON sessions (provider, sub);
+CREATE INDEX sessions_by_provider_sid ON sessions (provider, provider_sid);
+CREATE INDEX sessions_by_expiry ON sessions (expires_at);
+CREATE TABLE claimed_keys (key TEXT PRIMARY KEY, until REAL NOT NULL);
+CREATE INDEX claimed_keys_by_until ON claimed_keys (until);
+"""
+
+
+def version_1_file(path: Path, now: float) -> str:
+    """A version-1 file in WAL mode with one session, one replay claim and one old-style lock
+    (``claim_once("lock:…")``, as version 1 locked a refresh); the session's id."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    session_id = new_session_id()
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA journal_mode = WAL")
+        db.executescript(VERSION_1_SCHEMA)
+        db.execute(
+            "INSERT INTO sessions VALUES (?, 'corp', 'alice', 'corp-sid-1', ?, ?, ?, '{\"sub\":\"alice\"}', NULL, NULL, ?)",
+            (session_id, now, now, now + HOUR, b"sealed"),
+        )
+        db.execute("INSERT INTO claimed_keys VALUES ('logout-token:corp:jti-1', ?)", (now + 60,))
+        db.execute("INSERT INTO claimed_keys VALUES ('lock:refresh:old', ?)", (now + 60,))
+        db.execute("PRAGMA user_version = 1")
+    return session_id
+
+
+def test_a_version_1_file_is_upgraded_in_place_keeping_sessions_claims_and_locks(path: Path) -> None:
+    now = time.time()
+    session_id = version_1_file(path, now)
+    store = SqliteStore(path)
+    record = store.get(session_id)
+    assert record is not None and record.tokens == b"sealed" and record.claims == {"sub": "alice"}
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert [row[1] for row in db.execute("PRAGMA table_info(claimed_keys)")] == ["key", "until", "owner"]
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.claim_once("logout-token:corp:jti-1", now + 60) is False  # the replay claim stands
+    owner = new_lock_owner()
+    assert store.acquire_lock("lock:refresh:old", owner, now + 60) is False  # a version-1 lock is respected
+    store.release("lock:refresh:old")  # and, ownerless, is undone like a claim
+    assert store.acquire_lock("lock:refresh:old", owner, now + 60) is True
+    assert store.release_lock("lock:refresh:old", new_lock_owner()) is False
+    assert store.release_lock("lock:refresh:old", owner) is True
+    store.close()
+    reopened = SqliteStore(path)  # an upgraded file opens as it is
+    assert reopened.get(session_id) == record
+    reopened.close()
+
+
+def test_stores_racing_to_upgrade_one_file_upgrade_it_once(path: Path) -> None:
+    import threading
+
+    now = time.time()
+    session_id = version_1_file(path, now)
+    stores = [SqliteStore(path, busy_timeout=2.0) for _ in range(8)]
+    failures: list[BaseException] = []
+    start = threading.Barrier(len(stores))
+
+    def first_use(store: SqliteStore) -> None:
+        start.wait()
+        try:
+            assert store.get(session_id) is not None
+        except BaseException as error:
+            failures.append(error)
+
+    threads = [threading.Thread(target=first_use, args=(store,)) for store in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    with sqlite3.connect(path) as db:
+        assert [row[1] for row in db.execute("PRAGMA table_info(claimed_keys)")] == ["key", "until", "owner"]
+    for store in stores:
+        store.close()
 
 
 def test_a_burst_of_writers_in_one_process_all_get_through(path: Path) -> None:

@@ -72,6 +72,14 @@ class FlakyStore(MemoryStore):
         self._call("release")
         super().release(key)
 
+    def acquire_lock(self, key: str, owner: str, until: float) -> bool:
+        self._call("acquire_lock")
+        return super().acquire_lock(key, owner, until)
+
+    def release_lock(self, key: str, owner: str) -> bool:
+        self._call("release_lock")
+        return super().release_lock(key, owner)
+
     def set_tokens(self, session_id: str, tokens: bytes, claims: Mapping[str, Any] | None = None) -> None:
         self._call("set_tokens")
         super().set_tokens(session_id, tokens, claims)

@@ -27,7 +27,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"identity", "access", "claims", "address"}),
     frozenset({"session_cookie", "transaction"}),
     frozenset({"oidc", "sessions"}),
-    frozenset({"login", "ui", "logout_token"}),
+    frozenset({"login", "ui", "logout_token", "refresh_lock"}),
     frozenset({"routes", "tokens"}),
     frozenset({"wiring", "doctor", "bench", "dev", "__main__", "__init__"}),
 )

@@ -344,3 +344,21 @@ def test_store_faults_while_ending_or_touching_are_logged_and_change_nothing(
     messages = " ".join(r.getMessage() for r in caplog.records)
     assert "touch refused" in messages and "end refused" in messages and "claim refused" in messages
     assert "session_ended" not in messages
+
+
+def test_every_lock_has_its_own_owner_and_a_late_unlock_frees_nothing(sessions: Sessions, clock: Clock) -> None:
+    """Issue 13, item 3: the first holder's release used to delete the second holder's lock."""
+    first = sessions.try_lock("refresh:s1", 30)
+    assert first is not None and sessions.try_lock("refresh:s1", 30) is None
+    assert first.owner not in repr(first)
+    clock.now += 30  # the first holder's lock ran out, and another caller takes it
+    second = sessions.try_lock("refresh:s1", 30)
+    assert second is not None and second.key == first.key == "lock:refresh:s1" and second.owner != first.owner
+    assert sessions.unlock(first) is False
+    assert sessions.renew_lock(first, 30) is False
+    assert sessions.try_lock("refresh:s1", 30) is None  # still the second holder's
+    assert sessions.renew_lock(second, 60) is True
+    clock.now += 59
+    assert sessions.try_lock("refresh:s1", 30) is None
+    assert sessions.unlock(second) is True
+    assert sessions.try_lock("refresh:s1", 30) is not None
