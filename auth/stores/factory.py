@@ -113,14 +113,14 @@ def open_store(spec: StoreSpec, *, app_id: str = "") -> SessionStore | None:
     """The store for ``spec`` (None for ``none``); no connection is made yet.
 
     ``app_id`` keeps this app's sessions apart from other apps' in a shared store
-    (see ``auth.app_id``): the Redis key prefix names it.
+    (see ``auth.app_id``): the Redis key prefix names it, SQLite rows carry it.
     """
     if spec.kind == "none":
         return None
     if spec.kind == "memory":
         return MemoryStore()
     if spec.kind == "sqlite" and spec.path is not None:
-        return SqliteStore(spec.path)
+        return SqliteStore(spec.path, app=app_id)
     if spec.kind == "redis" and spec.url is not None:
         # Imported here: redis-py takes about 0.2 s to import, which apps on SQLite need not pay.
         from .redis import KEY_PREFIX, RedisStore

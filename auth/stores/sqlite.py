@@ -59,7 +59,8 @@ CREATE TABLE sessions (
     claims TEXT NOT NULL,
     ended_at REAL,
     end_reason TEXT,
-    tokens BLOB
+    tokens BLOB,
+    app TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX sessions_by_user ON sessions (provider, sub);
 CREATE INDEX sessions_by_provider_sid ON sessions (provider, provider_sid);
@@ -69,17 +70,30 @@ CREATE INDEX claimed_keys_by_until ON claimed_keys (until);
 """
 # What brings a file of version N to N + 1, run in the same transaction as the new user_version.
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
-    # 2: a lock of acquire_lock carries its owner; a claim of claim_once has none (NULL)
-    1: ("ALTER TABLE claimed_keys ADD COLUMN owner TEXT",),
+    # 2: a lock of acquire_lock carries its owner; a claim of claim_once has none (NULL); a
+    # session names its app (auth.app_id: sessions of apps sharing a file stay apart)
+    1: (
+        "ALTER TABLE claimed_keys ADD COLUMN owner TEXT",
+        "ALTER TABLE sessions ADD COLUMN app TEXT NOT NULL DEFAULT ''",
+    ),
 }
 _COLUMNS = "session_id, provider, sub, provider_sid, created_at, last_active_at, expires_at, claims, ended_at, end_reason, tokens"
 _LIVE = "ended_at IS NULL AND expires_at > ?"
+# Every statement about sessions is about this app's only (the first parameter of each).
+_OURS = "app = ?"
 
 
 class SqliteStore(SessionStore):
-    def __init__(self, path: Path | str, *, clock: Clock = time.time, busy_timeout: float = BUSY_TIMEOUT) -> None:
-        """No I/O here: the file, its directory and the schema are made on first use."""
+    def __init__(
+        self, path: Path | str, *, clock: Clock = time.time, busy_timeout: float = BUSY_TIMEOUT, app: str = ""
+    ) -> None:
+        """No I/O here: the file, its directory and the schema are made on first use.
+
+        ``app`` (see ``auth.app_id``) keeps this app's sessions, claims and locks apart
+        from those of other apps that share the file: none of them sees, ends or frees
+        another's."""
         self.path = Path(path)
+        self.app = app
         self._clock = clock
         self._busy_timeout = busy_timeout
         self._backend = f"sqlite {self.path}"
@@ -234,6 +248,10 @@ class SqliteStore(SessionStore):
 
     # -- the store --------------------------------------------------------------------
 
+    def _key(self, key: str) -> str:
+        """A claimed key of this app: another app's claim of the same key is another row."""
+        return f"{self.app}\x1f{key}" if self.app else key
+
     def create(self, record: SessionRecord) -> None:
         claims = claims_to_json(record.claims)
         now = self._clock()
@@ -250,7 +268,7 @@ class SqliteStore(SessionStore):
             if record.expires_at <= now:
                 return
             db.execute(
-                f"INSERT INTO sessions ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO sessions ({_COLUMNS}, app) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.session_id,
                     record.provider,
@@ -263,13 +281,15 @@ class SqliteStore(SessionStore):
                     record.ended_at,
                     record.end_reason,
                     record.tokens,
+                    self.app,
                 ),
             )
 
     def get(self, session_id: str) -> SessionRecord | None:
         with self._connection() as db:
             row = db.execute(
-                f"SELECT {_COLUMNS} FROM sessions WHERE session_id = ? AND expires_at > ?", (session_id, self._clock())
+                f"SELECT {_COLUMNS} FROM sessions WHERE {_OURS} AND session_id = ? AND expires_at > ?",
+                (self.app, session_id, self._clock()),
             ).fetchone()
         if row is None:
             return None
@@ -290,15 +310,17 @@ class SqliteStore(SessionStore):
     def touch(self, session_id: str, at: float) -> None:
         with self._writing() as db:
             db.execute(
-                f"UPDATE sessions SET last_active_at = ? WHERE session_id = ? AND {_LIVE} AND last_active_at < ?",
-                (at, session_id, max(at, self._clock()), at),
+                f"UPDATE sessions SET last_active_at = ? "
+                f"WHERE {_OURS} AND session_id = ? AND {_LIVE} AND last_active_at < ?",
+                (at, self.app, session_id, max(at, self._clock()), at),
             )
 
     def end(self, session_id: str, reason: str, at: float) -> bool:
         with self._writing() as db:
             cursor = db.execute(
-                f"UPDATE sessions SET ended_at = ?, end_reason = ?, tokens = NULL WHERE session_id = ? AND {_LIVE}",
-                (at, reason, session_id, max(at, self._clock())),
+                f"UPDATE sessions SET ended_at = ?, end_reason = ?, tokens = NULL "
+                f"WHERE {_OURS} AND session_id = ? AND {_LIVE}",
+                (at, reason, self.app, session_id, max(at, self._clock())),
             )
             return cursor.rowcount == 1
 
@@ -308,12 +330,14 @@ class SqliteStore(SessionStore):
             ended = [
                 row[0]
                 for row in db.execute(
-                    f"SELECT session_id FROM sessions WHERE {condition} AND {_LIVE}", (*values, live_at)
+                    f"SELECT session_id FROM sessions WHERE {_OURS} AND {condition} AND {_LIVE}",
+                    (self.app, *values, live_at),
                 )
             ]
             db.execute(
-                f"UPDATE sessions SET ended_at = ?, end_reason = ?, tokens = NULL WHERE {condition} AND {_LIVE}",
-                (at, reason, *values, live_at),
+                f"UPDATE sessions SET ended_at = ?, end_reason = ?, tokens = NULL "
+                f"WHERE {_OURS} AND {condition} AND {_LIVE}",
+                (at, reason, self.app, *values, live_at),
             )
         return sorted(ended)
 
@@ -332,13 +356,13 @@ class SqliteStore(SessionStore):
             cursor = db.execute(
                 "INSERT INTO claimed_keys (key, until) VALUES (?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET until = excluded.until, owner = NULL WHERE claimed_keys.until <= ?",
-                (key, until, now),
+                (self._key(key), until, now),
             )
             return cursor.rowcount == 1
 
     def release(self, key: str) -> None:
         with self._writing() as db:
-            db.execute("DELETE FROM claimed_keys WHERE key = ? AND owner IS NULL", (key,))
+            db.execute("DELETE FROM claimed_keys WHERE key = ? AND owner IS NULL", (self._key(key),))
 
     def acquire_lock(self, key: str, owner: str, until: float) -> bool:
         check_lock_owner(owner)
@@ -351,14 +375,15 @@ class SqliteStore(SessionStore):
                 "INSERT INTO claimed_keys (key, until, owner) VALUES (?, ?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET until = excluded.until, owner = excluded.owner "
                 "WHERE claimed_keys.until <= ? OR claimed_keys.owner = excluded.owner",
-                (key, until, owner, now),
+                (self._key(key), until, owner, now),
             )
             return cursor.rowcount == 1
 
     def release_lock(self, key: str, owner: str) -> bool:
         with self._writing() as db:
             cursor = db.execute(
-                "DELETE FROM claimed_keys WHERE key = ? AND owner = ? AND until > ?", (key, owner, self._clock())
+                "DELETE FROM claimed_keys WHERE key = ? AND owner = ? AND until > ?",
+                (self._key(key), owner, self._clock()),
             )
             return cursor.rowcount == 1
 
@@ -366,8 +391,9 @@ class SqliteStore(SessionStore):
         new_claims = claims_to_json(claims) if claims is not None else None
         with self._writing() as db:
             db.execute(
-                f"UPDATE sessions SET tokens = ?, claims = COALESCE(?, claims) WHERE session_id = ? AND {_LIVE}",
-                (bytes(tokens), new_claims, session_id, self._clock()),
+                f"UPDATE sessions SET tokens = ?, claims = COALESCE(?, claims) "
+                f"WHERE {_OURS} AND session_id = ? AND {_LIVE}",
+                (bytes(tokens), new_claims, self.app, session_id, self._clock()),
             )
 
     def ping(self) -> None:
