@@ -127,6 +127,8 @@ class Settings:
     #: the app sessions are bound to (``AUTH_APP_ID``, else derived: see ``auth.app_id``); empty
     #: for settings built by hand in tests, which then bind to nothing
     app_id: str = ""
+    #: True when ``app_id`` comes from AUTH_APP_ID
+    app_id_explicit: bool = False
 
     @property
     def stateful(self) -> bool:
@@ -275,6 +277,7 @@ def load_settings(
         store=store,
         session_max_age=max_age,
         app_id=app_id,
+        app_id_explicit=reader.get("AUTH_APP_ID") is not None,
     )
 
 

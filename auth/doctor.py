@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
@@ -129,9 +130,13 @@ def check_store(settings: Settings, report: Report) -> None:
             "(a copied cookie works until AUTH_SESSION_TIMEOUT), no back-channel logout"
         )
         return
-    store = open_store(settings.store)
+    store = open_store(settings.store, app_id=settings.app_id)
     if store is None:
         return
+    report.info(
+        f"sessions belong to app {settings.app_id!r} "
+        + ("(AUTH_APP_ID)" if settings.app_id_explicit else "(derived from the cookie name and the public URL)")
+    )
     started = time.perf_counter()
     try:
         store.ping()
@@ -141,8 +146,27 @@ def check_store(settings: Settings, report: Report) -> None:
     finally:
         store.close()
     report.ok(f"answers and accepts writes ({(time.perf_counter() - started) * 1000:.0f} ms)")
+    if settings.store.kind == "sqlite" and settings.store.path is not None:
+        _check_private(settings.store.path, report)
     if settings.store.kind == "memory":
         report.warn("memory:// keeps sessions in one process: lost on restart, not shared between replicas")
+
+
+def _check_private(path: Path, report: Report) -> None:
+    """The SQLite file holds personal data and sealed tokens: readable by the app's user alone."""
+    loose = [
+        f"{item} is mode {oct(item.stat().st_mode & 0o777)}"
+        for item in (path.parent, path)
+        if item.exists() and item.stat().st_mode & 0o077
+    ]
+    if loose:
+        report.warn(
+            "other users of this machine can read the sessions: "
+            + "; ".join(loose)
+            + f" (chmod 700 {path.parent}; chmod 600 {path}*)"
+        )
+    else:
+        report.ok("the SQLite file and its folder are private to this user")
 
 
 def check_provider(

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -76,6 +77,10 @@ def test_healthy_provider_passes_every_check(provider: LocalProvider) -> None:
     ) in output
     assert f"Session store (sqlite {STORE_DIR}/sessions.db)" in output
     assert "ok    answers and accepts writes" in output
+    assert "ok    the SQLite file and its folder are private to this user" in output
+    assert (
+        "      sessions belong to app 'app-" in output and "(derived from the cookie name and the public URL)" in output
+    )
     assert "idle timeout 600 s, maximum session age 28800 s" in output
     assert f"ok    JWKS: 1 key(s) ({provider.current_kid})" in output
     assert "ok    client id and secret accepted by the token endpoint" in output
@@ -157,6 +162,18 @@ def test_unreachable_session_store_fails(provider: LocalProvider) -> None:
     assert "Session store (redis 127.0.0.1:" in output and "(with password)" in output
     assert "FAIL  the session store does not answer: " in output
     assert "hunter2" not in output
+
+
+def test_a_sqlite_store_other_users_can_read_is_a_warning(provider: LocalProvider, tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    (shared / "sessions.db").touch(mode=0o644)  # made by hand before the app ever ran
+    (shared / "sessions.db").chmod(0o644)
+    status, output = doctor(environment(provider, AUTH_STORE=f"sqlite:///{shared}/sessions.db", AUTH_APP_ID="sales"))
+    assert status == 0, output
+    assert "WARN  other users of this machine can read the sessions: " in output
+    assert f"{shared} is mode 0o755" in output and f"{shared / 'sessions.db'} is mode 0o644" in output
+    assert "      sessions belong to app 'sales' (AUTH_APP_ID)" in output
 
 
 def test_stateless_sessions_are_a_warning_naming_what_is_lost(provider: LocalProvider) -> None:
