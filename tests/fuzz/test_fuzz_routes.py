@@ -1,7 +1,8 @@
 """Fuzzing the ``/auth/*`` routes in process: arbitrary queries, forged cookies, fuzzed
 provider answers, and back-channel logout requests with forged and genuine logout tokens.
-Strategies, runners and invariants live in ``tests/fuzz/harness.py``, shared with
-``scripts/fuzz.py``; ``FUZZ_EXAMPLES`` sets each test's budget.
+Strategies, runners and invariants live in ``tests/fuzz/harness.py``, registered in
+``tests/fuzz/targets.py`` and shared with ``scripts/fuzz.py``; ``FUZZ_EXAMPLES`` sets each
+test's budget.
 
 The first tests check the harness itself: fuzzing proves nothing if the
 checks cannot fail or the stack is not what the targets assume.
@@ -21,6 +22,7 @@ from hypothesis import example, given
 
 from tests.fuzz import harness
 from tests.fuzz.harness import FuzzStack
+from tests.fuzz.targets import TARGETS
 
 # pytest-timeout's 120 s per test is for the default budget; a long FUZZ_EXAMPLES run gets
 # about a second per case instead (the slowest cases make two provider round trips).
@@ -179,16 +181,16 @@ def test_genuine_session_verifies_and_logout_deletes_it(stack: FuzzStack) -> Non
 
 
 @harness.fuzz_settings()
-@given(case=harness.TARGETS["login_query"].strategy)
+@given(case=TARGETS["login_query"].strategy)
 def test_login_survives_arbitrary_query_strings(stack: FuzzStack, case: harness.QueryCase) -> None:
-    verdict = harness.TARGETS["login_query"].execute(stack, case)
+    verdict = TARGETS["login_query"].execute(stack, case)
     assert verdict.ok, verdict.explain()
 
 
 @harness.fuzz_settings()
-@given(case=harness.TARGETS["callback_query"].strategy)
+@given(case=TARGETS["callback_query"].strategy)
 def test_callbacks_survive_arbitrary_query_strings(stack: FuzzStack, case: harness.QueryCase) -> None:
-    verdict = harness.TARGETS["callback_query"].execute(stack, case)
+    verdict = TARGETS["callback_query"].execute(stack, case)
     assert verdict.ok, verdict.explain()
 
 
@@ -237,45 +239,45 @@ STATELESS_TRANSACTION = harness.TransactionCookieCase(
 
 
 @harness.fuzz_settings()
-@given(case=harness.TARGETS["session_cookie"].strategy)
+@given(case=TARGETS["session_cookie"].strategy)
 @example(case=PADDED_SESSION)
 @example(case=STANDARD_BASE64_SESSION)
 def test_forged_session_cookies_sign_nobody_in(stack: FuzzStack, case: harness.SessionCookieCase) -> None:
-    verdict = harness.TARGETS["session_cookie"].execute(stack, case)
+    verdict = TARGETS["session_cookie"].execute(stack, case)
     assert verdict.verify_calls == 1
     assert verdict.ok, verdict.explain()
 
 
 @harness.fuzz_settings()
-@given(case=harness.TARGETS["transaction_cookie"].strategy)
+@given(case=TARGETS["transaction_cookie"].strategy)
 @example(case=ODD_NAMED_TRANSACTIONS)
 @example(case=NON_ASCII_NAMED_TRANSACTION)
 @example(case=STATELESS_TRANSACTION)
 def test_forged_transaction_cookies_complete_no_sign_in(stack: FuzzStack, case: harness.TransactionCookieCase) -> None:
-    verdict = harness.TARGETS["transaction_cookie"].execute(stack, case)
+    verdict = TARGETS["transaction_cookie"].execute(stack, case)
     assert verdict.ok, verdict.explain()
 
 
 @harness.fuzz_settings()
-@given(case=harness.TARGETS["real_callback"].strategy)
+@given(case=TARGETS["real_callback"].strategy)
 def test_fuzzed_provider_answers_to_a_real_sign_in_complete_nothing(
     stack: FuzzStack, case: harness.RealCallbackCase
 ) -> None:
-    verdict = harness.TARGETS["real_callback"].execute(stack, case)
+    verdict = TARGETS["real_callback"].execute(stack, case)
     assert verdict.ok, verdict.explain()
 
 
 @harness.fuzz_settings()
-@given(case=harness.TARGETS["host_header"].strategy)
+@given(case=TARGETS["host_header"].strategy)
 def test_strange_hosts_redirect_only_to_the_app(stack: FuzzStack, case: harness.HostCase) -> None:
-    verdict = harness.TARGETS["host_header"].execute(stack, case)
+    verdict = TARGETS["host_header"].execute(stack, case)
     assert verdict.ok, verdict.explain()
 
 
 @harness.fuzz_settings()
-@given(case=harness.TARGETS["next_redirect"].strategy)
+@given(case=TARGETS["next_redirect"].strategy)
 def test_a_sign_in_returns_only_into_the_app(stack: FuzzStack, case: harness.NextRedirectCase) -> None:
-    verdict = harness.TARGETS["next_redirect"].execute(stack, case)
+    verdict = TARGETS["next_redirect"].execute(stack, case)
     assert verdict.ok, verdict.explain()
 
 
@@ -295,7 +297,7 @@ def test_a_genuine_logout_token_ends_only_the_session_it_names(stack: FuzzStack)
     state = harness.backchannel_state(stack)
     harness.refresh_watched(stack, state)
     alpha, beta = state.watched["alpha"], state.watched["beta"]
-    verdict = harness.TARGETS["backchannel"].execute(stack, genuine_logout(repeat=True))
+    verdict = TARGETS["backchannel"].execute(stack, genuine_logout(repeat=True))
     assert verdict.ok, verdict.explain()
     assert verdict.responses == [("backchannel", 200), ("backchannel", 400)]
     assert "watched alpha session ended" in verdict.notes
@@ -357,7 +359,7 @@ SURROGATE_SID = genuine_logout(token=harness.TokenSpec("alpha", "odd_sid", "own"
 
 
 @harness.fuzz_settings()
-@given(case=harness.TARGETS["backchannel"].strategy)
+@given(case=TARGETS["backchannel"].strategy)
 @example(case=genuine_logout())
 @example(case=genuine_logout("beta", "watched_sub", repeat=True))
 @example(case=AT_BODY_LIMIT)
@@ -368,5 +370,5 @@ SURROGATE_SID = genuine_logout(token=harness.TokenSpec("alpha", "odd_sid", "own"
 def test_backchannel_logout_ends_sessions_only_for_genuine_tokens(
     stack: FuzzStack, case: harness.BackchannelCase
 ) -> None:
-    verdict = harness.TARGETS["backchannel"].execute(stack, case)
+    verdict = TARGETS["backchannel"].execute(stack, case)
     assert verdict.ok, verdict.explain()
