@@ -12,8 +12,9 @@ cover ``/auth/login``, the callbacks, ``/auth/logout`` and
 registers them). Instead of stopping at the first failure like the tests, it
 counts every case: per target, per status code, per outcome a target notes (for
 ``backchannel``: each refusal's ``error_description``, how the harness judged
-each provider-built token, the watched sessions genuine tokens ended), per
-broken invariant, and shows the
+each provider-built token, the watched sessions genuine tokens ended; for
+``logout``: the cookie sent, what the judge said and the app answered, the
+watched sessions a sign-out ended), per broken invariant, and shows the
 first few reproducers of each. Exit status: 0 clean, 1 an invariant failed, 2
 the time budget ran out first.
 
@@ -36,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hypothesis import given, seed
 
-from tests.fuzz import harness, targets
+from tests.fuzz import harness, logout_target, targets
 
 REPRODUCERS_PER_KIND = 3
 
@@ -157,6 +158,13 @@ def report(stats: FuzzStats, elapsed: float) -> None:
     print(f"  sessions ended, no genuine token:   {stats.violations[harness.SESSION_ENDED]}")
     print(f"  accepted logout tokens not obeyed:  {stats.violations[harness.LOGOUT_IGNORED]}")
     print(f"  error_description not fixed:        {stats.violations[harness.NOT_FIXED]}")
+    print(f"  logout against the judge's rule:    {stats.violations[logout_target.LOGOUT_DECISION]}")
+    print(f"  logout: not the confirmation page:  {stats.violations[logout_target.NOT_CONFIRMATION]}")
+    print(f"  logout: wrong 303 (cookie, target): {stats.violations[logout_target.SIGN_OUT_RESPONSE]}")
+    print(
+        f"  logout: sessions ended wrongly / left live: {stats.violations[logout_target.SESSION_ENDED_WRONGLY]} / "
+        f"{stats.violations[logout_target.SESSION_LEFT_LIVE]}"
+    )
     print(
         f"  forged log lines / tracebacks:      {stats.violations[harness.LOG_FORGING]} / "
         f"{stats.violations[harness.TRACEBACK_LOGGED]}"

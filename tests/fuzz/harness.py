@@ -8,7 +8,8 @@ same things. From here they get:
   127.0.0.1 and the app's routes behind Starlette's ``TestClient``;
 - the fuzz targets: one hypothesis strategy each, and the runner that sends a
   generated case and records what it broke in a ``Verdict`` (registered by name
-  in ``tests/fuzz/targets.py``). The targets here: (a) arbitrary
+  in ``tests/fuzz/targets.py``, with (h) ``/auth/logout``, which lives in
+  ``tests/fuzz/logout_target.py``). The targets here: (a) arbitrary
   query strings on ``/auth/login`` and the callbacks; (b) forged session
   cookies; (c) forged transaction cookies named after the callback's state;
   (d) a real sign-in whose provider answer (code, iss, error...) is fuzzed;
@@ -263,6 +264,8 @@ class FuzzStack:
     session_payload: Any = None
     #: target (g)'s watched sessions, claimed ``jti`` values and keys, made on first use
     backchannel: BackchannelState | None = None
+    #: what targets in modules of their own keep between cases, by target name
+    target_state: dict[str, Any] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return f"FuzzStack(callback_paths={self.callback_paths})"

@@ -2,8 +2,9 @@
 ``scripts/fuzz.py`` both read.
 
 Targets (a) to (g) live in ``tests/fuzz/harness.py`` with the stack and the shared
-checks; newer ones may live in modules of their own that import the harness. This
-module imports them all, so none of them needs to import another.
+checks; newer ones in modules of their own that import the harness: (h)
+``/auth/logout`` in ``tests/fuzz/logout_target.py``. This module imports them all,
+so none of them needs to import another.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from tests.fuzz import harness
+from tests.fuzz import harness, logout_target
 from tests.fuzz.harness import FuzzStack, Verdict
 
 
@@ -44,6 +45,7 @@ TARGETS: dict[str, Target] = {
         Target("host_header", harness.host_cases(), harness.run_host, 1),
         Target("next_redirect", harness.next_redirect_cases(), harness.run_next_redirect, 1),
         Target("backchannel", harness.backchannel_cases(), harness.run_backchannel, 2),
+        Target("logout", logout_target.logout_cases(), logout_target.run_logout, 2),
     )
 }
 
