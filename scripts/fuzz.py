@@ -8,11 +8,13 @@ Runs the fuzz targets of ``tests/fuzz/harness.py`` (the same strategies and
 invariants as ``tests/fuzz``, with a larger budget) against two local OpenID
 providers on 127.0.0.1; all app traffic stays in this process. The targets
 cover ``/auth/login``, the callbacks, ``/auth/logout`` and
-``/auth/backchannel-logout`` (``--target`` lists them). Instead of stopping at
-the first failure like the tests, it counts every case: per target, per status
-code, per outcome a target notes (for ``backchannel``: each refusal's
-``error_description``, how the harness judged each provider-built token, the
-watched sessions genuine tokens ended), per broken invariant, and shows the
+``/auth/backchannel-logout`` (``--target`` lists them; ``tests/fuzz/targets.py``
+registers them). Instead of stopping at the first failure like the tests, it
+counts every case: per target, per status code, per outcome a target notes (for
+``backchannel``: each refusal's ``error_description``, how the harness judged
+each provider-built token, the watched sessions genuine tokens ended; for
+``logout``: the cookie sent, what the judge said and the app answered, the
+watched sessions a sign-out ended), per broken invariant, and shows the
 first few reproducers of each. Exit status: 0 clean, 1 an invariant failed, 2
 the time budget ran out first.
 
@@ -35,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hypothesis import given, seed
 
-from tests.fuzz import harness
+from tests.fuzz import harness, logout_target, targets
 
 REPRODUCERS_PER_KIND = 3
 
@@ -81,7 +83,7 @@ class FuzzStats:
 
 
 def run_chunk(
-    stack: harness.FuzzStack, target: harness.Target, examples: int, chunk_seed: int, stats: FuzzStats
+    stack: harness.FuzzStack, target: targets.Target, examples: int, chunk_seed: int, stats: FuzzStats
 ) -> None:
     """One hypothesis run of ``examples`` cases. Verdicts are counted, never raised, so
     one broken invariant does not hide the others (the tests shrink a failing case)."""
@@ -97,7 +99,7 @@ def run_chunk(
 
 def run_target(
     stack: harness.FuzzStack,
-    target: harness.Target,
+    target: targets.Target,
     budget: int,
     chunk: int,
     base_seed: int,
@@ -128,7 +130,7 @@ def run_target(
 
 def report(stats: FuzzStats, elapsed: float) -> None:
     print("\n== cases per target")
-    for name in harness.TARGETS:
+    for name in targets.TARGETS:
         if name in stats.cases:
             print(f"  {name:20} {stats.cases[name]:7d}   {stats.seconds[name]:6.1f} s")
     print(f"  {'total':20} {stats.total:7d}   (+ {stats.verify_calls} direct sessions.verify calls)")
@@ -156,6 +158,13 @@ def report(stats: FuzzStats, elapsed: float) -> None:
     print(f"  sessions ended, no genuine token:   {stats.violations[harness.SESSION_ENDED]}")
     print(f"  accepted logout tokens not obeyed:  {stats.violations[harness.LOGOUT_IGNORED]}")
     print(f"  error_description not fixed:        {stats.violations[harness.NOT_FIXED]}")
+    print(f"  logout against the judge's rule:    {stats.violations[logout_target.LOGOUT_DECISION]}")
+    print(f"  logout: not the confirmation page:  {stats.violations[logout_target.NOT_CONFIRMATION]}")
+    print(f"  logout: wrong 303 (cookie, target): {stats.violations[logout_target.SIGN_OUT_RESPONSE]}")
+    print(
+        f"  logout: sessions ended wrongly / left live: {stats.violations[logout_target.SESSION_ENDED_WRONGLY]} / "
+        f"{stats.violations[logout_target.SESSION_LEFT_LIVE]}"
+    )
     print(
         f"  forged log lines / tracebacks:      {stats.violations[harness.LOG_FORGING]} / "
         f"{stats.violations[harness.TRACEBACK_LOGGED]}"
@@ -183,7 +192,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--target",
         action="append",
-        choices=sorted(harness.TARGETS),
+        choices=sorted(targets.TARGETS),
         help="fuzz only this target (repeatable); --examples is then shared among these",
     )
     return parser.parse_args(argv)
@@ -192,7 +201,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     base_seed = args.seed if args.seed is not None else random.randrange(2**32)
-    budgets = harness.split_budget(args.examples, args.target)
+    budgets = targets.split_budget(args.examples, args.target)
     print(
         f"fuzzing {sum(budgets.values())} cases, base seed {base_seed}: "
         + ", ".join(f"{name}={n}" for name, n in budgets.items()),
@@ -206,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         for offset, (name, budget) in enumerate(budgets.items()):
             target_seed = base_seed + offset * 1_000_003
             complete &= run_target(
-                stack, harness.TARGETS[name], budget, args.chunk, target_seed, stats, started + args.max_seconds
+                stack, targets.TARGETS[name], budget, args.chunk, target_seed, stats, started + args.max_seconds
             )
     report(stats, time.monotonic() - started)
     if sum(stats.violations.values()):

@@ -6,8 +6,10 @@ same things. From here they get:
 
 - ``running_stack()``: two real OpenID providers (``LocalProvider``) on
   127.0.0.1 and the app's routes behind Starlette's ``TestClient``;
-- ``TARGETS``: one hypothesis strategy per fuzz target, and the runner that
-  sends a generated case and returns a ``Verdict``. The targets: (a) arbitrary
+- the fuzz targets: one hypothesis strategy each, and the runner that sends a
+  generated case and records what it broke in a ``Verdict`` (registered by name
+  in ``tests/fuzz/targets.py``, with (h) ``/auth/logout``, which lives in
+  ``tests/fuzz/logout_target.py``). The targets here: (a) arbitrary
   query strings on ``/auth/login`` and the callbacks; (b) forged session
   cookies; (c) forged transaction cookies named after the callback's state;
   (d) a real sign-in whose provider answer (code, iss, error...) is fuzzed;
@@ -262,6 +264,8 @@ class FuzzStack:
     session_payload: Any = None
     #: target (g)'s watched sessions, claimed ``jti`` values and keys, made on first use
     backchannel: BackchannelState | None = None
+    #: what targets in modules of their own keep between cases, by target name
+    target_state: dict[str, Any] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return f"FuzzStack(callback_paths={self.callback_paths})"
@@ -2393,47 +2397,3 @@ def run_backchannel(stack: FuzzStack, case: BackchannelCase, verdict: Verdict) -
     fuzzed = backchannel_inputs(case, body, built)
     for _ in range(2 if case.repeat else 1):
         send_backchannel(stack, state, verdict, body, case.content_type, built, fuzzed)
-
-
-# ---------------------------------------------------------------- the registry
-
-
-@dataclass(frozen=True)
-class Target:
-    """A fuzz target: its strategy, its runner, and its share of a long run."""
-
-    name: str
-    strategy: st.SearchStrategy[Any]
-    runner: Callable[[FuzzStack, Any, Verdict], None]
-    weight: int
-
-    def execute(self, stack: FuzzStack, case: Any) -> Verdict:
-        verdict = Verdict(self.name)
-        self.runner(stack, case, verdict)
-        return verdict
-
-
-TARGETS: dict[str, Target] = {
-    target.name: target
-    for target in (
-        Target("login_query", login_queries(), run_query, 2),
-        Target("callback_query", callback_queries(), run_query, 2),
-        Target("session_cookie", session_cookie_cases(), run_session_cookie, 2),
-        Target("transaction_cookie", transaction_cookie_cases(), run_transaction_cookie, 2),
-        Target("real_callback", real_callback_cases(), run_real_callback, 1),
-        Target("host_header", host_cases(), run_host, 1),
-        Target("next_redirect", next_redirect_cases(), run_next_redirect, 1),
-        Target("backchannel", backchannel_cases(), run_backchannel, 2),
-    )
-}
-
-
-def split_budget(total: int, names: Iterable[str] | None = None) -> dict[str, int]:
-    """``total`` cases shared by weight among ``names`` (default: every target), the rounding
-    remainder going to the first ones, so that the shares add up to ``total``."""
-    chosen = {name: TARGETS[name] for name in (names or TARGETS)}
-    weights = sum(target.weight for target in chosen.values())
-    shares = {name: total * target.weight // weights for name, target in chosen.items()}
-    for name in list(shares)[: total - sum(shares.values())]:
-        shares[name] += 1
-    return {name: max(1, share) for name, share in shares.items()}

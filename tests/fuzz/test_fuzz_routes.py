@@ -1,7 +1,9 @@
 """Fuzzing the ``/auth/*`` routes in process: arbitrary queries, forged cookies, fuzzed
-provider answers, and back-channel logout requests with forged and genuine logout tokens.
-Strategies, runners and invariants live in ``tests/fuzz/harness.py``, shared with
-``scripts/fuzz.py``; ``FUZZ_EXAMPLES`` sets each test's budget.
+provider answers, back-channel logout requests with forged and genuine logout tokens, and
+logout requests from anywhere with any cookie. Strategies, runners and invariants live in
+``tests/fuzz/harness.py`` (and ``tests/fuzz/logout_target.py``), registered in
+``tests/fuzz/targets.py`` and shared with ``scripts/fuzz.py``; ``FUZZ_EXAMPLES`` sets each
+test's budget.
 
 The first tests check the harness itself: fuzzing proves nothing if the
 checks cannot fail or the stack is not what the targets assume.
@@ -19,8 +21,9 @@ import httpx
 import pytest
 from hypothesis import example, given
 
-from tests.fuzz import harness
+from tests.fuzz import harness, logout_target
 from tests.fuzz.harness import FuzzStack
+from tests.fuzz.targets import TARGETS
 
 # pytest-timeout's 120 s per test is for the default budget; a long FUZZ_EXAMPLES run gets
 # about a second per case instead (the slowest cases make two provider round trips).
@@ -179,16 +182,16 @@ def test_genuine_session_verifies_and_logout_deletes_it(stack: FuzzStack) -> Non
 
 
 @harness.fuzz_settings()
-@given(case=harness.TARGETS["login_query"].strategy)
+@given(case=TARGETS["login_query"].strategy)
 def test_login_survives_arbitrary_query_strings(stack: FuzzStack, case: harness.QueryCase) -> None:
-    verdict = harness.TARGETS["login_query"].execute(stack, case)
+    verdict = TARGETS["login_query"].execute(stack, case)
     assert verdict.ok, verdict.explain()
 
 
 @harness.fuzz_settings()
-@given(case=harness.TARGETS["callback_query"].strategy)
+@given(case=TARGETS["callback_query"].strategy)
 def test_callbacks_survive_arbitrary_query_strings(stack: FuzzStack, case: harness.QueryCase) -> None:
-    verdict = harness.TARGETS["callback_query"].execute(stack, case)
+    verdict = TARGETS["callback_query"].execute(stack, case)
     assert verdict.ok, verdict.explain()
 
 
@@ -237,45 +240,45 @@ STATELESS_TRANSACTION = harness.TransactionCookieCase(
 
 
 @harness.fuzz_settings()
-@given(case=harness.TARGETS["session_cookie"].strategy)
+@given(case=TARGETS["session_cookie"].strategy)
 @example(case=PADDED_SESSION)
 @example(case=STANDARD_BASE64_SESSION)
 def test_forged_session_cookies_sign_nobody_in(stack: FuzzStack, case: harness.SessionCookieCase) -> None:
-    verdict = harness.TARGETS["session_cookie"].execute(stack, case)
+    verdict = TARGETS["session_cookie"].execute(stack, case)
     assert verdict.verify_calls == 1
     assert verdict.ok, verdict.explain()
 
 
 @harness.fuzz_settings()
-@given(case=harness.TARGETS["transaction_cookie"].strategy)
+@given(case=TARGETS["transaction_cookie"].strategy)
 @example(case=ODD_NAMED_TRANSACTIONS)
 @example(case=NON_ASCII_NAMED_TRANSACTION)
 @example(case=STATELESS_TRANSACTION)
 def test_forged_transaction_cookies_complete_no_sign_in(stack: FuzzStack, case: harness.TransactionCookieCase) -> None:
-    verdict = harness.TARGETS["transaction_cookie"].execute(stack, case)
+    verdict = TARGETS["transaction_cookie"].execute(stack, case)
     assert verdict.ok, verdict.explain()
 
 
 @harness.fuzz_settings()
-@given(case=harness.TARGETS["real_callback"].strategy)
+@given(case=TARGETS["real_callback"].strategy)
 def test_fuzzed_provider_answers_to_a_real_sign_in_complete_nothing(
     stack: FuzzStack, case: harness.RealCallbackCase
 ) -> None:
-    verdict = harness.TARGETS["real_callback"].execute(stack, case)
+    verdict = TARGETS["real_callback"].execute(stack, case)
     assert verdict.ok, verdict.explain()
 
 
 @harness.fuzz_settings()
-@given(case=harness.TARGETS["host_header"].strategy)
+@given(case=TARGETS["host_header"].strategy)
 def test_strange_hosts_redirect_only_to_the_app(stack: FuzzStack, case: harness.HostCase) -> None:
-    verdict = harness.TARGETS["host_header"].execute(stack, case)
+    verdict = TARGETS["host_header"].execute(stack, case)
     assert verdict.ok, verdict.explain()
 
 
 @harness.fuzz_settings()
-@given(case=harness.TARGETS["next_redirect"].strategy)
+@given(case=TARGETS["next_redirect"].strategy)
 def test_a_sign_in_returns_only_into_the_app(stack: FuzzStack, case: harness.NextRedirectCase) -> None:
-    verdict = harness.TARGETS["next_redirect"].execute(stack, case)
+    verdict = TARGETS["next_redirect"].execute(stack, case)
     assert verdict.ok, verdict.explain()
 
 
@@ -295,7 +298,7 @@ def test_a_genuine_logout_token_ends_only_the_session_it_names(stack: FuzzStack)
     state = harness.backchannel_state(stack)
     harness.refresh_watched(stack, state)
     alpha, beta = state.watched["alpha"], state.watched["beta"]
-    verdict = harness.TARGETS["backchannel"].execute(stack, genuine_logout(repeat=True))
+    verdict = TARGETS["backchannel"].execute(stack, genuine_logout(repeat=True))
     assert verdict.ok, verdict.explain()
     assert verdict.responses == [("backchannel", 200), ("backchannel", 400)]
     assert "watched alpha session ended" in verdict.notes
@@ -357,7 +360,7 @@ SURROGATE_SID = genuine_logout(token=harness.TokenSpec("alpha", "odd_sid", "own"
 
 
 @harness.fuzz_settings()
-@given(case=harness.TARGETS["backchannel"].strategy)
+@given(case=TARGETS["backchannel"].strategy)
 @example(case=genuine_logout())
 @example(case=genuine_logout("beta", "watched_sub", repeat=True))
 @example(case=AT_BODY_LIMIT)
@@ -368,5 +371,169 @@ SURROGATE_SID = genuine_logout(token=harness.TokenSpec("alpha", "odd_sid", "own"
 def test_backchannel_logout_ends_sessions_only_for_genuine_tokens(
     stack: FuzzStack, case: harness.BackchannelCase
 ) -> None:
-    verdict = harness.TARGETS["backchannel"].execute(stack, case)
+    verdict = TARGETS["backchannel"].execute(stack, case)
+    assert verdict.ok, verdict.explain()
+
+
+# -- logout ------------------------------------------------------------------------
+
+CLICK = (
+    ("Sec-Fetch-Site", "same-origin"),
+    ("Sec-Fetch-Mode", "navigate"),
+    ("Sec-Fetch-Dest", "document"),
+    ("Sec-Fetch-User", "?1"),
+)
+IMAGE = (("Sec-Fetch-Site", "same-origin"), ("Sec-Fetch-Mode", "no-cors"), ("Sec-Fetch-Dest", "image"))
+
+
+def logout_case(
+    method: str = "GET",
+    fetch: tuple[tuple[str, str], ...] = CLICK,
+    cookie: str | logout_target.CookieSpec = "live",
+    query: tuple[tuple[str, str], ...] = (),
+    origin: str | None = None,
+) -> logout_target.LogoutCase:
+    return logout_target.LogoutCase(
+        method=method,
+        fetch=fetch,
+        origin=origin,
+        referer=None,
+        query=harness.QueryCase("logout", query, "quote", ""),
+        cookie=logout_target.CookieSpec(cookie) if isinstance(cookie, str) else cookie,
+    )
+
+
+def judged(method: str, query: bytes = b"", **headers: str) -> str:
+    received = {name.replace("_", "-"): value for name, value in headers.items()}
+    return logout_target.judge_logout(method, received, query).decision
+
+
+def test_the_logout_judge_follows_the_rule() -> None:
+    click = {"sec_fetch_site": "same-origin", "sec_fetch_mode": "navigate", "sec_fetch_dest": "document"}
+    assert judged("GET", **click, sec_fetch_user="?1") == "sign_out"
+    assert judged("HEAD", **click, sec_fetch_user="?1") == "sign_out"
+    assert judged("GET", **click) == "confirm"  # not user-activated
+    assert judged("GET", **(click | {"sec_fetch_dest": "image"}), sec_fetch_user="?1") == "confirm"
+    assert judged("GET", **(click | {"sec_fetch_site": "same-site"}), sec_fetch_user="?1") == "confirm"
+    assert judged("GET", origin=harness.PUBLIC_URL) == "confirm"  # a GET never goes by Origin
+    assert judged("POST", sec_fetch_site="same-origin", origin="https://evil.example") == "sign_out"
+    assert judged("POST", sec_fetch_site="SAME-ORIGIN") == "sign_out"
+    assert judged("POST", sec_fetch_site="cross-site", origin=harness.PUBLIC_URL) == "confirm"
+    assert judged("POST", sec_fetch_site="garbage", origin=harness.PUBLIC_URL) == "confirm"
+    assert judged("POST", origin=harness.PUBLIC_URL) == "sign_out"
+    for other in ("null", "http://localhost:8502", "http://localhost", "http://evil.example", "x"):
+        assert judged("POST", origin=other) == "confirm", other
+    assert judged("POST") == "confirm"
+    assert judged("POST", origin="https://localhost:8501") == "either"  # another scheme, the app's host
+    assert judged("POST", origin="http://localhost:8501/") == "either"  # no browser sends a path
+    for method in ("PUT", "DELETE", "OPTIONS", "PATCH"):
+        assert judged(method, **click, sec_fetch_user="?1") == "not_allowed", method
+
+    def everywhere(query: bytes) -> bool | None:
+        return logout_target.judge_logout("POST", {}, query).everywhere
+
+    assert everywhere(b"everywhere=1") is True
+    assert everywhere(b"%65verywhere=%31") is True
+    assert everywhere(b"everywhere=1&everywhere=1") is True
+    assert everywhere(b"everywhere=0") is False
+    assert everywhere(b"everywhere=true&Everywhere=1") is False
+    assert everywhere(b"everywhere=0&everywhere=1") is None
+
+
+def test_the_logout_checks_catch_what_they_are_there_for() -> None:
+    """Responses and session states that contradict the judge are reported."""
+    sign_out = logout_target.LogoutExpectation("sign_out", "click", everywhere=False)
+    confirm = logout_target.LogoutExpectation("confirm", "image", everywhere=True)
+    assert [v.kind for v in logout_target.decision_violations(confirm, 303)] == [logout_target.LOGOUT_DECISION]
+    assert [v.kind for v in logout_target.decision_violations(sign_out, 200)] == [logout_target.LOGOUT_DECISION]
+    assert logout_target.decision_violations(sign_out, 303) == []
+
+    form = '<title>Sign out?</title><form method="post" action="{}" style="margin:0">'
+    everywhere_page = page(200, form.format("/auth/logout?everywhere=1"))
+    assert logout_target.confirmation_violations(everywhere_page, True, "GET") == []
+    assert [v.kind for v in logout_target.confirmation_violations(everywhere_page, False, "GET")] == [
+        logout_target.NOT_CONFIRMATION
+    ]
+    with_cookie = page(200, form.format("/auth/logout"), {"set-cookie": "streamlit_auth=; Max-Age=0"})
+    assert [v.kind for v in logout_target.confirmation_violations(with_cookie, False, "GET")] == [
+        logout_target.NOT_CONFIRMATION
+    ]
+
+    def held(role: str, provider: str, sub: str) -> logout_target.Held:
+        return logout_target.Held(role, provider, sub, f"{role}-cookie", f"{role}-id", f"{role}-token", 0.0)
+
+    this, device, bob = (
+        held("this_user", "alpha", "alice"),
+        held("other_device", "alpha", "alice"),
+        held("b", "alpha", "bob"),
+    )
+    endpoints = {"alpha": "http://127.0.0.1:1/logout"}
+    deleted = {"set-cookie": 'streamlit_auth=""; Max-Age=0; Path=/'}
+
+    def redirect_kinds(location: str, presented: logout_target.Held | None, headers: dict[str, str]) -> set[str]:
+        response = page(303, "", {"location": location, **headers})
+        found = logout_target.sign_out_violations(response, presented, endpoints, lambda state: state == "ok")
+        return {v.kind for v in found}
+
+    to_provider = "http://127.0.0.1:1/logout?state=ok&id_token_hint=this_user-token&post_logout_redirect_uri="
+    to_provider += harness.quote(harness.PUBLIC_URL + "/", safe="")
+    assert redirect_kinds(to_provider, this, deleted) == set()
+    assert redirect_kinds("/?state=ok", None, deleted) == set()
+    # An ended session's cookie sent to the provider; a cookie not deleted; a state that proves nothing.
+    assert redirect_kinds(to_provider, None, deleted) == {logout_target.SIGN_OUT_RESPONSE}
+    assert redirect_kinds("/?state=ok", None, {}) == {logout_target.SIGN_OUT_RESPONSE}
+    assert redirect_kinds("/?state=forged", None, deleted) == {logout_target.SIGN_OUT_RESPONSE}
+
+    def ended(checked: list[tuple[logout_target.Held, bool]], **outcome: Any) -> list[str]:
+        return [v.kind for v in logout_target.session_end_violations(checked, **outcome)]
+
+    everywhere = {"signed_out": True, "presented": this, "everywhere": True}
+    assert ended([(this, False), (device, False), (bob, True)], **everywhere) == []
+    assert ended([(bob, False)], **everywhere) == [logout_target.SESSION_ENDED_WRONGLY]
+    assert ended([(device, True)], **everywhere) == [logout_target.SESSION_LEFT_LIVE]
+    assert ended([(device, False)], **(everywhere | {"everywhere": False})) == [logout_target.SESSION_ENDED_WRONGLY]
+    assert ended([(device, False)], **(everywhere | {"presented": None})) == [logout_target.SESSION_ENDED_WRONGLY]
+    assert ended([(this, False)], **(everywhere | {"signed_out": False})) == [logout_target.SESSION_ENDED_WRONGLY]
+
+
+def test_the_logout_target_reaches_every_outcome(stack: FuzzStack) -> None:
+    """Proves the target signs out for real and checks sessions: a click with a live cookie
+    and everywhere=1 ends the other device's session too; an ended session's cookie ends
+    nothing; an image asks to confirm."""
+    everywhere = (("everywhere", "1"),)
+    verdict = TARGETS["logout"].execute(stack, logout_case(query=everywhere))
+    assert verdict.ok, verdict.explain()
+    assert verdict.responses == [("logout", 303)]
+    assert {"signed out a live session", "watched other_device session ended"} <= set(verdict.notes)
+    assert "watched other_user session ended" not in verdict.notes
+    for cookie in logout_target.NOT_LIVE_KINDS:
+        verdict = TARGETS["logout"].execute(stack, logout_case("POST", CLICK[:1], cookie, everywhere))
+        assert verdict.ok, (cookie, verdict.explain())
+        assert verdict.responses == [("logout", 303)] and "signed out, nothing live" in verdict.notes, cookie
+        assert not [note for note in verdict.notes if note.startswith("watched")], cookie
+    verdict = TARGETS["logout"].execute(stack, logout_case(fetch=IMAGE, query=everywhere))
+    assert verdict.ok, verdict.explain()
+    assert verdict.responses == [("logout", 200)]
+
+
+@harness.fuzz_settings()
+@given(case=TARGETS["logout"].strategy)
+@example(case=logout_case(query=(("everywhere", "1"),)))
+@example(case=logout_case("HEAD"))
+@example(case=logout_case("POST", (), "ended_idle", (("everywhere", "1"),), origin=harness.PUBLIC_URL))
+@example(case=logout_case("GET", IMAGE, "live", (("everywhere", "1"),)))
+# a same-origin navigation the user did not make (a script's, a meta refresh): no Sec-Fetch-User
+@example(case=logout_case("GET", CLICK[:3]))
+# bob's session id in alice's cookie, signed with the app's key: it names no live session
+@example(
+    case=logout_case(
+        "POST",
+        (),
+        logout_target.CookieSpec("forged", edit="session_of_bob"),
+        (("everywhere", "1"),),
+        origin="https://localhost:8501",
+    )
+)
+def test_logout_signs_out_only_on_the_users_request(stack: FuzzStack, case: logout_target.LogoutCase) -> None:
+    verdict = TARGETS["logout"].execute(stack, case)
     assert verdict.ok, verdict.explain()
