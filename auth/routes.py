@@ -10,6 +10,7 @@ a response in ``_failure``; nothing else decides statuses.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import time
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -276,7 +277,8 @@ class AuthRoutes:
             origin = headers.get("origin")
             return origin is not None and self._own_origin(request, origin)
         return (
-            site == "same-origin"
+            request.method == "GET"  # not HEAD, which Starlette serves here too: it must stay safe
+            and site == "same-origin"
             and headers.get("sec-fetch-mode", "").lower() == "navigate"
             and headers.get("sec-fetch-dest", "").lower() == "document"
             and headers.get("sec-fetch-user") == "?1"
@@ -290,13 +292,18 @@ class AuthRoutes:
         return origin is not None and not self._own_origin(request, origin)
 
     def _own_origin(self, request: Request, origin: str) -> bool:
-        """``Origin`` names this app (its public host, or the host this request came to)."""
-        if origin == "null":
-            return False  # an opaque origin: a sandboxed frame, a data: page
-        parts = urlsplit(origin)
-        origin_host = normalize_host(parts.netloc, parts.scheme)
-        own_hosts = {self.address.host(), normalize_host(request.headers.get("host") or "", request.url.scheme)}
-        return origin_host in own_hosts
+        """``Origin`` is this app's: scheme, host and port exactly as a browser serializes
+        them (RFC 6454 §6.2), equal to the public URL's origin or to the origin this request
+        was made to. ``null`` (a sandboxed frame, a data: page), another scheme, a path or
+        anything a browser would not send is not."""
+        if not _SERIALIZED_ORIGIN.fullmatch(origin):
+            return False
+        scheme = request.url.scheme
+        own = {
+            _serialized_origin(self.address.origin()),
+            _serialized_origin(f"{scheme}://{normalize_host(request.headers.get('host') or '', scheme)}"),
+        }
+        return origin in own
 
     def _confirm_logout(self, everywhere: bool, *, from_other_site: bool) -> Response:
         log_event("logout_confirmation_shown", level=logging.DEBUG, other_site=from_other_site or None)
@@ -515,6 +522,17 @@ class AuthRoutes:
             httponly=True,
             samesite="lax",
         )
+
+
+# What a browser sends as ``Origin`` for an http(s) page: lower-case scheme and host, and the
+# port only when it is not the scheme's default (RFC 6454 §6.2). No path, no userinfo, no spaces.
+_SERIALIZED_ORIGIN = re.compile(r"https?://(?:[a-z0-9.\-]+|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?")
+
+
+def _serialized_origin(url: str) -> str:
+    """``url``'s origin as a browser would send it: lower case, no default port."""
+    parts = urlsplit(url)
+    return f"{parts.scheme.lower()}://{normalize_host(parts.netloc, parts.scheme.lower())}"
 
 
 def client_address(request: Request) -> str:

@@ -21,11 +21,11 @@ no provider round trip per case.
 out (the README's "Only the user signs out"): a POST from the app's origin
 (``Sec-Fetch-Site: same-origin``; with no Sec-Fetch-Site, an ``Origin`` equal to
 the app's), or a GET that is the user's own same-origin click (all four headers).
-HEAD is GET without a body (RFC 9110 §9.3.2), so it follows the GET rule; other
-methods get 405. Where the rule does not decide (an Origin no browser sends that
-names the app's host and port, or another scheme with them; ``everywhere`` given
-twice with different values) the judge says "either", with the reason, which the
-long run counts.
+HEAD must stay safe, so it never signs out (the confirmation page's headers); other
+methods get 405. An ``Origin`` counts only when it is exactly the app's, as a
+browser serializes it. Where the rule does not decide (``everywhere`` given twice
+with different values) the judge says "either", with the reason, which the long
+run counts.
 
 The invariants, besides the harness's response checks (no 5xx, no reflected input,
 no Location off the app and its providers, no broken log line):
@@ -334,22 +334,19 @@ def ascii_lower(text: str) -> str:
 
 
 def origin_is_app(origin: str | None) -> str:
-    """``yes`` for the app's own origin, ``no`` for any other, ``either`` where the rule does
-    not decide: another scheme with the app's host and port, or a value no browser sends
-    (not a serialized origin) that still names the app's host and port."""
-    if origin is None or origin == "null":
+    """``yes`` for the app's own origin exactly as a browser serializes it, ``no`` for
+    anything else: another scheme, host or port, a default port written out, a path,
+    upper case, ``null``, garbage."""
+    if origin is None:
         return "no"
     serialized = SERIALIZED_ORIGIN.fullmatch(origin)
-    if serialized is not None:
-        scheme, host, port = serialized.groups()
-        if port == DEFAULT_PORTS.get(scheme):
-            return "no"  # a browser leaves the default port out: not a serialized origin
-        host_port = f"{host}:{port}" if port else host
-        if host_port != APP_HOST_PORT:
-            return "no"
-        return "yes" if scheme == APP_SCHEME else "either"
-    bare = "".join(char for char in ascii_lower(origin) if not char.isspace() and ord(char) >= 0x20)
-    return "either" if APP_HOST_PORT in bare else "no"
+    if serialized is None:
+        return "no"
+    scheme, host, port = serialized.groups()
+    if port == DEFAULT_PORTS.get(scheme):
+        return "no"  # a browser leaves the default port out: not a serialized origin
+    host_port = f"{host}:{port}" if port else host
+    return "yes" if scheme == APP_SCHEME and host_port == APP_HOST_PORT else "no"
 
 
 def everywhere_flag(query: bytes) -> bool | None:
@@ -375,13 +372,12 @@ def judge_logout(method: str, headers: Mapping[str, str], query: bytes) -> Logou
             if ascii_lower(site) == "same-origin":
                 return LogoutExpectation("sign_out", "POST, Sec-Fetch-Site: same-origin", everywhere)
             return LogoutExpectation("confirm", "POST, Sec-Fetch-Site not same-origin", everywhere)
-        own = origin_is_app(headers.get("origin"))
-        if own == "yes":
+        if origin_is_app(headers.get("origin")) == "yes":
             return LogoutExpectation("sign_out", "POST without Fetch Metadata, from the app's Origin", everywhere)
-        if own == "either":
-            return LogoutExpectation("either", "POST without Fetch Metadata, an Origin near the app's", everywhere)
         return LogoutExpectation("confirm", "POST without Fetch Metadata, not from the app's Origin", everywhere)
-    if method in ("GET", "HEAD"):
+    if method == "HEAD":
+        return LogoutExpectation("confirm", "HEAD is safe: it never signs out", everywhere)
+    if method == "GET":
         click = (
             site is not None
             and ascii_lower(site) == "same-origin"

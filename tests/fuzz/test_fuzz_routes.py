@@ -411,7 +411,7 @@ def judged(method: str, query: bytes = b"", **headers: str) -> str:
 def test_the_logout_judge_follows_the_rule() -> None:
     click = {"sec_fetch_site": "same-origin", "sec_fetch_mode": "navigate", "sec_fetch_dest": "document"}
     assert judged("GET", **click, sec_fetch_user="?1") == "sign_out"
-    assert judged("HEAD", **click, sec_fetch_user="?1") == "sign_out"
+    assert judged("HEAD", **click, sec_fetch_user="?1") == "confirm"  # HEAD stays safe
     assert judged("GET", **click) == "confirm"  # not user-activated
     assert judged("GET", **(click | {"sec_fetch_dest": "image"}), sec_fetch_user="?1") == "confirm"
     assert judged("GET", **(click | {"sec_fetch_site": "same-site"}), sec_fetch_user="?1") == "confirm"
@@ -424,8 +424,14 @@ def test_the_logout_judge_follows_the_rule() -> None:
     for other in ("null", "http://localhost:8502", "http://localhost", "http://evil.example", "x"):
         assert judged("POST", origin=other) == "confirm", other
     assert judged("POST") == "confirm"
-    assert judged("POST", origin="https://localhost:8501") == "either"  # another scheme, the app's host
-    assert judged("POST", origin="http://localhost:8501/") == "either"  # no browser sends a path
+    for near in (
+        "https://localhost:8501",  # another scheme, the app's host and port
+        "http://localhost:8501/",  # no browser sends a path
+        "HTTP://LOCALHOST:8501",  # nor upper case
+        "http://localhost:8501:80",
+        "http://local\thost:8501",
+    ):
+        assert judged("POST", origin=near) == "confirm", near
     for method in ("PUT", "DELETE", "OPTIONS", "PATCH"):
         assert judged(method, **click, sec_fetch_user="?1") == "not_allowed", method
 

@@ -200,6 +200,20 @@ def test_a_get_that_is_not_the_users_own_click_asks_first(
         assert live(auth, value), what
 
 
+def test_head_never_signs_out(auth: Auth, client: TestClient) -> None:
+    """Starlette serves HEAD on a GET route; a HEAD must stay safe even with a click's headers."""
+    value = sign_in(client)
+    clicked = {
+        "Sec-Fetch-Site": "same-origin",
+        "Sec-Fetch-Mode": "navigate",
+        "Sec-Fetch-Dest": "document",
+        "Sec-Fetch-User": "?1",
+    }
+    response = client.head("/auth/logout", headers=clicked)
+    assert response.status_code == 200 and "set-cookie" not in response.headers
+    assert live(auth, value)
+
+
 def test_a_click_on_a_link_of_the_app_signs_out(auth: Auth, client: TestClient) -> None:
     """``auth.logout_url`` as a link in an app's page: a same-origin, user-activated navigation."""
     value = sign_in(client)
@@ -215,7 +229,17 @@ def test_a_click_on_a_link_of_the_app_signs_out(auth: Auth, client: TestClient) 
 
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"Sec-Fetch-Site": "same-site"}, {"Sec-Fetch-Site": "none"}, {"Origin": "http://localhost:8502"}],
+    [
+        {},
+        {"Sec-Fetch-Site": "same-site"},
+        {"Sec-Fetch-Site": "none"},
+        {"Origin": "http://localhost:8502"},
+        # the app's host and port, but not its origin as a browser writes it: a plain-http page
+        # of an https app, a path, upper case
+        {"Origin": "https://localhost:8501"},
+        {"Origin": "http://localhost:8501/"},
+        {"Origin": "HTTP://LOCALHOST:8501"},
+    ],
 )
 def test_a_post_must_come_from_the_apps_own_origin(auth: Auth, client: TestClient, headers: dict[str, str]) -> None:
     value = sign_in(client)
