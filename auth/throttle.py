@@ -116,6 +116,23 @@ class AddressRateLimit:
 
     def check(self, address: str) -> None:
         """Spend one request for ``address``; raises ``TooManyAttempts`` when none is left."""
+        self._use(address, admit=True, spend=True)
+
+    def admit(self, address: str) -> None:
+        """Raise ``TooManyAttempts`` when ``address`` has no request left, spending none.
+
+        With ``charge`` this limits failures rather than requests: admit every request,
+        charge only those that fail. Requests in flight at once are admitted before any is
+        charged, so an address can overshoot by as many as it has in flight; the capacity
+        the requests run under bounds that.
+        """
+        self._use(address, admit=True, spend=False)
+
+    def charge(self, address: str) -> None:
+        """Spend one request of ``address`` (none left: nothing to spend, nothing raised)."""
+        self._use(address, admit=False, spend=True)
+
+    def _use(self, address: str, *, admit: bool, spend: bool) -> None:
         if self.per_minute <= 0:
             return
         now = self._clock()
@@ -123,12 +140,12 @@ class AddressRateLimit:
             tokens, updated = self._buckets.pop(address, (float(self.per_minute), now))
             tokens = min(float(self.per_minute), tokens + (now - updated) * self._rate)
             allowed = tokens >= 1.0
-            if allowed:
+            if allowed and spend:
                 tokens -= 1.0
             self._buckets[address] = (tokens, now)
             while len(self._buckets) > MAX_TRACKED_ADDRESSES:
                 self._buckets.popitem(last=False)
-        if not allowed:
+        if admit and not allowed:
             wait = math.ceil((1.0 - tokens) / self._rate)
             raise TooManyAttempts(f"address over {self.per_minute}/min", retry_after=max(1, wait))
 
