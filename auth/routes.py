@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from starlette.concurrency import run_in_threadpool
@@ -71,7 +72,9 @@ class AuthRoutes:
         address: PublicAddress | None = None,
         capacity: ProviderCapacity | None = None,
         rate_limit: AddressRateLimit | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``monotonic`` times the back-channel route's limit and its counted log lines."""
         self.flow = flow
         self.settings = settings
         self.address = address or PublicAddress(settings)
@@ -83,9 +86,9 @@ class AuthRoutes:
             BACKCHANNEL_CONCURRENCY, BACKCHANNEL_QUEUE, max_wait=settings.http_timeout
         )
         self.backchannel_rate_limit = AddressRateLimit(
-            BACKCHANNEL_REFUSALS_PER_MINUTE if settings.rate_limit_per_minute > 0 else 0
+            BACKCHANNEL_REFUSALS_PER_MINUTE if settings.rate_limit_per_minute > 0 else 0, clock=monotonic
         )
-        self.backchannel_refusals = CountedEvent("backchannel_logout_refused", level=logging.WARNING)
+        self.backchannel_refusals = CountedEvent("backchannel_logout_refused", level=logging.WARNING, clock=monotonic)
 
     def routes(self) -> list[Route]:
         return [
