@@ -35,10 +35,12 @@ from .events import log_event
 from .id_token import IdTokenValidator, allowed_algorithms, finite_number
 from .presets import ProviderSettings
 from .reader import url_allowed
+from .throttle import FetchFailure, RecentFailure
 from .transaction import LoginTransaction
 
 METADATA_TTL = 3600.0  # refetch discovery hourly so endpoint changes are picked up
-FORCED_KEY_REFRESH_INTERVAL = 10.0  # at most one JWKS refetch for an unknown kid this often
+# Throttled callers (tokens anyone can send) fetch the JWKS at most this often, keys cached or not.
+FORCED_KEY_REFRESH_INTERVAL = 10.0
 REQUIRED_METADATA = ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri")
 # Every endpoint a discovery document may name that the app fetches or sends a browser to.
 ENDPOINT_METADATA = (
@@ -118,23 +120,29 @@ class ProviderClient:
         redirect_uri: str | Callable[[], str],
         timeout: float,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
         session: requests.Session | None = None,
         insecure_hosts: tuple[str, ...] = (),
     ) -> None:
         """``redirect_uri`` may be a callable when the app's URL is known only once
         Streamlit has bound its port; ``insecure_hosts`` are the hosts besides
-        loopback that provider URLs may reach over plain http."""
+        loopback that provider URLs may reach over plain http. ``clock`` is the wall
+        clock (token times, the discovery document's age); ``monotonic`` times the
+        remembered failures and the JWKS throttle."""
         self.settings = settings
         self._redirect_uri = redirect_uri
         self.timeout = timeout
         self.insecure_hosts = insecure_hosts
         self._clock = clock
+        self._monotonic = monotonic
         self._http = session or requests.Session()
         self._lock = threading.Lock()
         self._metadata: dict[str, Any] | None = None
         self._metadata_at = 0.0
+        self._metadata_failure = RecentFailure(clock=monotonic)
         self._jwks: KeySet | None = None
-        self._last_forced_refresh = -FORCED_KEY_REFRESH_INTERVAL
+        self._jwks_failure = RecentFailure(clock=monotonic)
+        self._last_throttled_fetch: float | None = None
 
     @property
     def name(self) -> str:
@@ -153,27 +161,40 @@ class ProviderClient:
     # -- discovery and keys ---------------------------------------------------
 
     def metadata(self) -> dict[str, Any]:
-        """The discovery document, cached; a stale copy is used while the provider is down."""
+        """The discovery document, cached for ``METADATA_TTL``.
+
+        When a refresh fails (the provider is unreachable or answers an error), the stale
+        copy is used, with one ``discovery_stale`` warning. A failed fetch is remembered for
+        ``FAILED_FETCH_MEMORY`` seconds: callers meanwhile get the stale copy, or without one
+        the same failure, and the provider is not asked again (nor the warning repeated).
+        """
         with self._lock:
             cached, fetched_at = self._metadata, self._metadata_at
         if cached is not None and self._clock() - fetched_at < METADATA_TTL:
             return cached
-        try:
-            document = self._get_json(self.settings.discovery_url, "discovery document")
-        except ProviderUnavailable:
-            if cached is not None:
-                log_event(
-                    "discovery_stale",
-                    level=logging.WARNING,
-                    provider=self.name,
-                    detail="discovery refresh failed; using cached metadata",
-                )
-                return cached
-            raise
-        self.check_metadata(document)
-        with self._lock:
-            self._metadata, self._metadata_at = document, self._clock()
-        return document
+        failure = self._metadata_failure.recent()
+        if failure is None:
+            try:
+                document = self._get_json(self.settings.discovery_url, "discovery document")
+                self.check_metadata(document)
+            except (ProviderUnavailable, ProviderMisconfigured) as error:
+                self._metadata_failure.remember(error)
+                if cached is not None and isinstance(error, ProviderUnavailable):
+                    log_event(
+                        "discovery_stale",
+                        level=logging.WARNING,
+                        provider=self.name,
+                        detail="discovery refresh failed; using cached metadata",
+                    )
+                    return cached
+                raise
+            self._metadata_failure.forget()
+            with self._lock:
+                self._metadata, self._metadata_at = document, self._clock()
+            return document
+        if cached is not None and isinstance(failure, ProviderUnavailable):
+            return cached  # still stale: the refresh failed moments ago
+        raise failure
 
     def has_fresh_metadata(self, margin: float = 60.0) -> bool:
         """True when ``metadata()`` will not fetch for at least ``margin`` seconds, so
@@ -217,23 +238,50 @@ class ProviderClient:
     def key_set(self, force_refresh: bool = False, *, throttled: bool = False) -> KeySet:
         """The provider's signing keys; ``force_refresh`` after an unknown ``kid`` (key rotation).
 
-        ``throttled`` (for tokens anyone can send, such as back-channel logout tokens):
-        such forced refetches happen at most once per ``FORCED_KEY_REFRESH_INTERVAL``, so
-        made-up ``kid`` values cannot turn into a request to the provider each. ID tokens
-        come from the token endpoint, not from strangers, so sign-in is never throttled.
+        A failed fetch is remembered for ``FAILED_FETCH_MEMORY`` seconds, and every caller
+        in that window gets the same failure without a request: sign-in too, which then
+        fails at once instead of waiting out a timeout at a provider that just failed.
+
+        ``throttled`` (for tokens anyone can send, such as back-channel logout tokens): such
+        callers fetch at most once per ``FORCED_KEY_REFRESH_INTERVAL``, whether keys are
+        cached or not, so neither made-up ``kid`` values nor a provider whose keys cannot be
+        fetched turn each request into a request to the provider. Within the interval they
+        get the cached keys, or without any a ``ProviderUnavailable``; the fetch that first
+        brings keys does not count. ID tokens come from the token endpoint, not from
+        strangers, so sign-in is never throttled: a rotated key is fetched at once.
         """
         with self._lock:
             cached = self._jwks
-            if cached is not None and force_refresh and throttled:
-                now = time.monotonic()
-                if now - self._last_forced_refresh < FORCED_KEY_REFRESH_INTERVAL:
+            if cached is not None and not force_refresh:
+                return cached
+            failure: FetchFailure | None = self._jwks_failure.recent()
+            if failure is None and throttled:
+                now = self._monotonic()
+                last = self._last_throttled_fetch
+                if last is None or not 0 <= now - last < FORCED_KEY_REFRESH_INTERVAL:
+                    self._last_throttled_fetch = now
+                elif cached is not None:
                     return cached
-                self._last_forced_refresh = now
-        if cached is not None and not force_refresh:
-            return cached
-        keys = self.parse_key_set(self._get_json(self.metadata()["jwks_uri"], "JWKS"))
+                else:
+                    failure = ProviderUnavailable(
+                        f"provider={self.name} JWKS not fetched yet; fetched at most every "
+                        f"{FORCED_KEY_REFRESH_INTERVAL:g} s for tokens anyone can send"
+                    )
+        if failure is not None:
+            raise failure
+        jwks_uri = self.metadata()["jwks_uri"]
+        try:
+            keys = self.parse_key_set(self._get_json(jwks_uri, "JWKS"))
+        except (ProviderUnavailable, ProviderMisconfigured) as error:
+            self._jwks_failure.remember(error)
+            raise
+        self._jwks_failure.forget()
         with self._lock:
             self._jwks = keys
+            if cached is None:
+                # The first keys do not spend the interval: a token signed with a key rotated
+                # in just after them still gets its refetch (this happens once: keys stay cached).
+                self._last_throttled_fetch = None
         return keys
 
     def parse_key_set(self, document: dict[str, Any]) -> KeySet:

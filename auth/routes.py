@@ -13,6 +13,7 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Callable
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from starlette.concurrency import run_in_threadpool
@@ -34,7 +35,7 @@ from .errors import (
     TooManyAttempts,
     UnknownProvider,
 )
-from .events import log_event
+from .events import CountedEvent, log_event
 from .html_pages import SECURITY_HEADERS, page
 from .login import LoginFlow
 from .logout_token import InvalidLogoutToken, LogoutTokenValidator
@@ -47,6 +48,17 @@ from .transaction import TRANSACTION_MAX_AGE, LoginTransaction
 MAX_PARAM_LENGTH = 4096
 # A logout token is a JWT of a few hundred bytes; anything much larger is not one.
 MAX_LOGOUT_REQUEST_BYTES = 64 * 1024
+# Back-channel logout validates under a capacity of its own, never sign-in's: anyone can POST
+# there, and validation may wait on a provider (discovery, JWKS). Small, because with the keys
+# cached a validation is one signature check and a few comparisons; only fetches take long,
+# and those are remembered when they fail and throttled for this route (``ProviderClient.key_set``).
+BACKCHANNEL_CONCURRENCY = 4
+BACKCHANNEL_QUEUE = 16
+# Refused back-channel requests per client address and minute; beyond them 429 until the
+# budget refills. Only refusals count, so a provider whose tokens are good is never limited,
+# however many sessions it ends at once. AUTH_RATE_LIMIT=off lifts this limit too.
+BACKCHANNEL_REFUSALS_PER_MINUTE = 30
+BACKCHANNEL_RATE_LIMITED = "too many refused logout requests from this address"
 # Added to the redirect to the canonical host, so that a proxy that rewrites Host
 # cannot make /auth/login redirect to itself forever.
 CANONICAL_MARK = "canonical"
@@ -61,7 +73,9 @@ class AuthRoutes:
         address: PublicAddress | None = None,
         capacity: ProviderCapacity | None = None,
         rate_limit: AddressRateLimit | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``monotonic`` times the back-channel route's limit and its counted log lines."""
         self.flow = flow
         self.settings = settings
         self.address = address or PublicAddress(settings)
@@ -69,6 +83,13 @@ class AuthRoutes:
         self.rate_limit = rate_limit or AddressRateLimit(settings.rate_limit_per_minute)
         self.prefix = f"{settings.base_path}/auth"
         self.logout_tokens = LogoutTokenValidator(flow.clients, clock=flow.sessions.now)
+        self.backchannel_capacity = ProviderCapacity(
+            BACKCHANNEL_CONCURRENCY, BACKCHANNEL_QUEUE, max_wait=settings.http_timeout
+        )
+        self.backchannel_rate_limit = AddressRateLimit(
+            BACKCHANNEL_REFUSALS_PER_MINUTE if settings.rate_limit_per_minute > 0 else 0, clock=monotonic
+        )
+        self.backchannel_refusals = CountedEvent("backchannel_logout_refused", level=logging.WARNING, clock=monotonic)
 
     def routes(self) -> list[Route]:
         return [
@@ -337,26 +358,31 @@ class AuthRoutes:
     async def backchannel_logout(self, request: Request) -> Response:
         """OpenID Connect Back-Channel Logout 1.0 §2.5–2.8: the provider ends sessions
         server to server. 200 when done; 400 with a JSON ``error`` for anything else,
-        never a 5xx (the spec's answer for a failed logout is 400)."""
+        never a 5xx (the spec's answer for a failed logout is 400), except 429 with
+        ``Retry-After`` for an address past its budget of refusals.
+
+        Anyone can POST here, so the route guards what a flood could take: validation runs
+        under its own small capacity (``backchannel_capacity``), never sign-in's; refusals
+        are charged to the client address (``backchannel_rate_limit``), and identical ones
+        are logged once with a count (``backchannel_refusals``)."""
         if not self.flow.sessions.stateful:
             # Without a store there is no session to end: saying "done" would mislead the provider.
             return self._backchannel_refused(
                 "invalid_request", "back-channel logout needs a session store, and AUTH_STORE is none"
             )
-        body = await _read_limited(request, MAX_LOGOUT_REQUEST_BYTES)
-        if body is None:
-            return self._backchannel_refused("invalid_request", "request body too large")
-        pairs = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
-        tokens = [value for key, value in pairs if key == "logout_token"]
-        if len(tokens) != 1 or not tokens[0]:
-            return self._backchannel_refused("invalid_request", "exactly one logout_token is required")
+        address = client_address(request)
         try:
-            logout = await self.capacity.run(self.logout_tokens.validate, tokens[0])
-        except InvalidLogoutToken as error:
-            return self._backchannel_refused("invalid_request", str(error))
-        except LoginError as error:  # busy: the provider may retry
-            return self._backchannel_refused("temporarily_unavailable", error.user_message)
+            self.backchannel_rate_limit.admit(address)
+        except TooManyAttempts as error:
+            return self._backchannel_refused(
+                "temporarily_unavailable",
+                BACKCHANNEL_RATE_LIMITED,
+                status=429,
+                headers={"Retry-After": str(error.retry_after)},
+            )
         try:
+            token = await _logout_token_of(request)
+            logout = await self.backchannel_capacity.run(self.logout_tokens.validate, token)
             count = await run_in_threadpool(
                 self.flow.sessions.end_for_provider,
                 logout.provider,
@@ -365,20 +391,25 @@ class AuthRoutes:
                 jti=logout.jti,
                 until=logout.replay_until,
             )
-        except LogoutTokenReplayed as error:
+        except (InvalidLogoutToken, LogoutTokenReplayed) as error:
+            self.backchannel_rate_limit.charge(address)  # the sender's doing: it counts against them
             return self._backchannel_refused("invalid_request", str(error))
+        except LoginError as error:  # busy: the provider may retry
+            return self._backchannel_refused("temporarily_unavailable", error.user_message)
         except StoreUnavailable as error:
             self.flow.sessions.report_fault(error, "end")
             return self._backchannel_refused("temporarily_unavailable", "session store unavailable")
         log_event("backchannel_logout", level=logging.DEBUG, provider=logout.provider, sessions=count)
         return Response(status_code=200, headers={"Cache-Control": "no-store"})
 
-    def _backchannel_refused(self, error: str, description: str) -> Response:
-        log_event("backchannel_logout_refused", level=logging.WARNING, error=error, detail=description)
+    def _backchannel_refused(
+        self, error: str, description: str, *, status: int = 400, headers: dict[str, str] | None = None
+    ) -> Response:
+        self.backchannel_refusals.log(error=error, detail=description)
         return JSONResponse(
             {"error": error, "error_description": description},
-            status_code=400,
-            headers={"Cache-Control": "no-store"},
+            status_code=status,
+            headers={"Cache-Control": "no-store", **(headers or {})},
         )
 
     async def _check_store(self) -> None:
@@ -539,6 +570,18 @@ def client_address(request: Request) -> str:
     """The client's address as the server sees it (uvicorn applies X-Forwarded-For
     only from trusted proxies: FORWARDED_ALLOW_IPS)."""
     return request.client.host if request.client else "unknown"
+
+
+async def _logout_token_of(request: Request) -> str:
+    """§2.5: the one ``logout_token`` of a form-encoded body; ``InvalidLogoutToken`` otherwise."""
+    body = await _read_limited(request, MAX_LOGOUT_REQUEST_BYTES)
+    if body is None:
+        raise InvalidLogoutToken("request body too large")
+    pairs = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+    tokens = [value for key, value in pairs if key == "logout_token"]
+    if len(tokens) != 1 or not tokens[0]:
+        raise InvalidLogoutToken("exactly one logout_token is required")
+    return tokens[0]
 
 
 async def _read_limited(request: Request, limit: int) -> bytes | None:

@@ -1,5 +1,5 @@
-"""Limits that keep sign-in traffic from starving the app: provider-call capacity and
-a per-address rate limit.
+"""Limits that keep sign-in traffic from starving the app: provider-call capacity,
+a per-address rate limit, and failed provider fetches remembered for a few seconds.
 
 Provider calls block a thread until the provider answers (up to
 ``AUTH_HTTP_TIMEOUT``). Run in Starlette's shared thread pool, which
@@ -7,7 +7,8 @@ Streamlit also uses for static files, a stalled provider and a burst of
 callbacks would take every worker and stall plain page loads. So provider
 calls get a capacity of their own, and a request that would wait behind a
 full queue is answered "busy" at once. The rate limit keeps one address
-from spending all of that capacity.
+from spending all of that capacity. A provider that just failed to answer is
+not asked again for every caller: its failure is remembered briefly.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import ParamSpec, TypeVar
 import anyio
 import anyio.to_thread
 
-from .errors import ProviderBusy, TooManyAttempts
+from .errors import ProviderBusy, ProviderMisconfigured, ProviderUnavailable, TooManyAttempts
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -34,6 +35,16 @@ QUEUE_FACTOR = 4
 # Addresses remembered by the rate limit; the least recently seen are forgotten first,
 # so a flood of spoofed or rotating addresses cannot grow memory without bound.
 MAX_TRACKED_ADDRESSES = 10_000
+# How long a failed discovery or JWKS fetch is remembered. Anyone can make the app fetch
+# (a forged back-channel logout token names any configured issuer), and a provider that
+# failed a moment ago almost surely fails again: within this window every caller gets the
+# same failure without a request, so a flood costs a down provider one request per window
+# and a stalled one holds one thread per window, not one per caller. Short, because sign-in
+# respects it too: a sign-in a few seconds after the provider recovers must work.
+FAILED_FETCH_MEMORY = 5.0
+
+# What a provider fetch raises (``ProviderTimeout`` is a ``ProviderUnavailable``).
+FetchFailure = ProviderUnavailable | ProviderMisconfigured
 
 
 class ProviderCapacity:
@@ -105,6 +116,23 @@ class AddressRateLimit:
 
     def check(self, address: str) -> None:
         """Spend one request for ``address``; raises ``TooManyAttempts`` when none is left."""
+        self._use(address, admit=True, spend=True)
+
+    def admit(self, address: str) -> None:
+        """Raise ``TooManyAttempts`` when ``address`` has no request left, spending none.
+
+        With ``charge`` this limits failures rather than requests: admit every request,
+        charge only those that fail. Requests in flight at once are admitted before any is
+        charged, so an address can overshoot by as many as it has in flight; the capacity
+        the requests run under bounds that.
+        """
+        self._use(address, admit=True, spend=False)
+
+    def charge(self, address: str) -> None:
+        """Spend one request of ``address`` (none left: nothing to spend, nothing raised)."""
+        self._use(address, admit=False, spend=True)
+
+    def _use(self, address: str, *, admit: bool, spend: bool) -> None:
         if self.per_minute <= 0:
             return
         now = self._clock()
@@ -112,11 +140,47 @@ class AddressRateLimit:
             tokens, updated = self._buckets.pop(address, (float(self.per_minute), now))
             tokens = min(float(self.per_minute), tokens + (now - updated) * self._rate)
             allowed = tokens >= 1.0
-            if allowed:
+            if allowed and spend:
                 tokens -= 1.0
             self._buckets[address] = (tokens, now)
             while len(self._buckets) > MAX_TRACKED_ADDRESSES:
                 self._buckets.popitem(last=False)
-        if not allowed:
+        if admit and not allowed:
             wait = math.ceil((1.0 - tokens) / self._rate)
             raise TooManyAttempts(f"address over {self.per_minute}/min", retry_after=max(1, wait))
+
+
+class RecentFailure:
+    """The last failure of one provider fetch (a discovery document, a JWKS), remembered for
+    ``memory`` seconds; ``recent()`` gives callers in that window a copy of it to raise."""
+
+    def __init__(self, memory: float = FAILED_FETCH_MEMORY, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.memory = memory
+        self._clock = clock
+        self._failure: tuple[FetchFailure, float] | None = None
+        self._lock = threading.Lock()
+
+    def recent(self) -> FetchFailure | None:
+        """A new exception of the remembered failure's type and message (one instance raised
+        from many threads would collect their tracebacks), or None when there is none younger
+        than ``memory``."""
+        with self._lock:
+            failure = self._failure
+        if failure is None:
+            return None
+        error, failed_at = failure
+        if not 0 <= self._clock() - failed_at < self.memory:
+            return None
+        return type(error)(
+            f"{error.detail} (failed within the last {self.memory:g} s; not asked again yet)",
+            user_message=error.user_message,
+        )
+
+    def remember(self, error: FetchFailure) -> None:
+        with self._lock:
+            self._failure = (error, self._clock())
+
+    def forget(self) -> None:
+        """The fetch succeeded: whatever failed before no longer stands."""
+        with self._lock:
+            self._failure = None

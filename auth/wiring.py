@@ -47,12 +47,15 @@ class Auth:
         settings: Settings,
         *,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
         port: Callable[[], int] | None = None,
         store: SessionStore | None = None,
     ) -> None:
         """``port`` reports the port Streamlit serves on, for an app without
         AUTH_PUBLIC_URL (``from_environment`` passes Streamlit's). ``store`` replaces
-        the one ``AUTH_STORE`` names (tests share one between apps)."""
+        the one ``AUTH_STORE`` names (tests share one between apps). ``monotonic`` times
+        what protects providers and the log from floods: remembered provider failures,
+        the JWKS throttle, the back-channel route's limit and its counted log lines."""
         self.settings = settings
         self.address = PublicAddress(settings, port=port)
         self.store = store if store is not None else open_store(settings.store, app_id=settings.app_id)
@@ -85,6 +88,7 @@ class Auth:
                 redirect_uri=functools.partial(self.address.redirect_uri, p.name),
                 timeout=settings.http_timeout,
                 clock=clock,
+                monotonic=monotonic,
                 insecure_hosts=settings.insecure_provider_hosts,
             )
             for p in settings.providers
@@ -96,7 +100,7 @@ class Auth:
             access=access,
             base_path=settings.base_path,
         )
-        self.http = AuthRoutes(self.flow, settings, address=self.address)
+        self.http = AuthRoutes(self.flow, settings, address=self.address, monotonic=monotonic)
         self.tokens = AccessTokens(self.sessions, self.flow, http_timeout=settings.http_timeout, clock=clock)
         self.page_rules = ui.PageRules()
         logout_url = f"{settings.base_path}/auth/logout"

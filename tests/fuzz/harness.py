@@ -422,7 +422,8 @@ def fuzz_environment(
     """Two generic providers, a fresh secret, no rate limit, and the sessions in ``store_dir``.
 
     ``AUTH_RATE_LIMIT=off`` because thousands of requests from one address are
-    the point here; an app without that setting only warns about it. The store
+    the point here (it lifts the back-channel route's limit on refusals too, so that
+    route still answers only 200 or 400); an app without that setting only warns about it. The store
     is SQLite, the app's default, but in ``store_dir`` (absolute) rather than in
     the working directory, where every run would share one database.
     """

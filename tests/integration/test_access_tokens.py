@@ -13,7 +13,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -25,6 +25,7 @@ from auth.oidc import METADATA_TTL
 from auth.stores.base import SessionStore, new_lock_owner
 from auth.stores.memory import MemoryStore
 from auth.stores.redis import RedisStore
+from auth.throttle import FAILED_FETCH_MEMORY
 from auth.vault import StoredTokens
 from tests.support.app_process import wait_until
 from tests.support.clock import Clock
@@ -65,9 +66,17 @@ def clock() -> Clock:
     return Clock(time.time())
 
 
-def make_auth(idp: LocalProvider, clock: Clock, store: SessionStore | None = None, **settings: str) -> Auth:
+def make_auth(
+    idp: LocalProvider,
+    clock: Clock,
+    store: SessionStore | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
+    **settings: str,
+) -> Auth:
     env = {"AUTH_COOKIE_SECRET": COOKIE_SECRET, **settings}
-    return Auth(build_auth({"local": idp}, **env).settings, clock=clock, store=store or MemoryStore())
+    return Auth(
+        build_auth({"local": idp}, **env).settings, clock=clock, monotonic=monotonic, store=store or MemoryStore()
+    )
 
 
 COOKIE_SECRET = secrets.token_urlsafe(32)
@@ -534,7 +543,8 @@ def test_a_refresh_whose_id_token_cannot_be_checked_keeps_the_rotated_refresh_to
     """The provider answered, spending the old refresh token, but the key of the new ID token
     cannot be fetched. The new refresh token is kept (dropping it would have the next refresh
     present the spent one: reuse, the grant revoked); the unchecked access token is not used."""
-    auth = make_auth(idp, clock)
+    monotonic = Clock(0.0)
+    auth = make_auth(idp, clock, monotonic=monotonic)
     value = sign_in(client_for(auth))
     first = auth.tokens.get(value)
     idp.rotate_keys()
@@ -544,6 +554,7 @@ def test_a_refresh_whose_id_token_cannot_be_checked_keeps_the_rotated_refresh_to
         auth.tokens.get(value)
     assert auth.sessions.check(value, activity=False).user is not None
     idp.jwks_redirect_to = None
+    monotonic.now += FAILED_FETCH_MEMORY  # the failed key fetch is no longer remembered
     second = auth.tokens.get(value)  # refreshes again, presenting the kept refresh token
     assert second.value != first.value and userinfo_status(idp, second.value) == 200
     assert issued(idp) == ["issued", "issued"]

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from tests.support.app_process import AppProcess, free_port
+from auth.throttle import FAILED_FETCH_MEMORY
+from tests.support.app_process import AppProcess, free_port, wait_until
 from tests.support.cookies import app_session_cookie
 from tests.support.http_flow import callback_from_local, same_origin_callback, start_login
 from tests.support.provider import LocalProvider, ProviderUser
@@ -121,20 +122,36 @@ def test_provider_down_gives_502_page_with_retry(based_app: tuple[AppProcess, st
 def test_discovery_issuer_mismatch_and_5xx_are_reported_then_recover(
     based_app: tuple[AppProcess, str], flaky: LocalProvider
 ) -> None:
+    """Each failure is remembered for ``FAILED_FETCH_MEMORY`` seconds (sign-ins meanwhile fail
+    at once, without asking the provider), so the steps below poll until the app asks again."""
     app, _ = based_app
+    asked = flaky.discovery_hits
+    answers: list[requests.Response] = []
+
+    def attempt(browser: requests.Session, status: int) -> bool:
+        answers.append(start_login(browser, app.url, "flaky", "/tools/data/"))
+        return answers[-1].status_code == status and flaky.discovery_hits > asked
+
     flaky.discovery_issuer = "https://impostor.example"
     with requests.Session() as browser:
         mismatch = start_login(browser, app.url, "flaky", "/tools/data/")
+        asked = flaky.discovery_hits
         flaky.discovery_issuer = None
         flaky.discovery_fault = "500"
-        server_error = start_login(browser, app.url, "flaky", "/tools/data/")
+        remembered = start_login(browser, app.url, "flaky", "/tools/data/")
+        wait_until(lambda: attempt(browser, 502), 30, "the discovery document asked for again", interval=0.5)
+        server_error = answers[-1]
+        asked = flaky.discovery_hits
         flaky.discovery_fault = None
-        recovered = start_login(browser, app.url, "flaky", "/tools/data/")
+        wait_until(lambda: attempt(browser, 302), 30, "sign-in to work again", interval=0.5)
+        recovered = answers[-1]
 
     assert mismatch.status_code == 502
     assert "not set up the way this app expects" in mismatch.text
     assert "reason=provider_misconfigured provider=flaky" in app.output()
     assert "does not equal the configured issuer" in app.output()
+    assert remembered.status_code == 502 and "not set up the way this app expects" in remembered.text
+    assert f"(failed within the last {FAILED_FETCH_MEMORY:g} s; not asked again yet)" in app.output()
     assert server_error.status_code == 502
     assert "discovery document answered HTTP 500" in app.output()
     assert recovered.status_code == 302

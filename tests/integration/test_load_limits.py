@@ -91,6 +91,25 @@ def test_rate_limit_refills_over_time() -> None:
     limit.check("a")
 
 
+def test_admit_and_charge_limit_failures_only() -> None:
+    """The back-channel's use: every request is admitted while the address has budget, and
+    only the refused ones spend it."""
+    clock = Clock(0.0)
+    limit = AddressRateLimit(3, clock=clock)
+    for _ in range(10):
+        limit.admit("a")  # admitted and never charged: a good request
+    for _ in range(3):
+        limit.admit("a")
+        limit.charge("a")
+    with pytest.raises(TooManyAttempts) as caught:
+        limit.admit("a")
+    assert caught.value.retry_after == 20
+    limit.charge("a")  # nothing left to spend: no debt either
+    clock.now += 20.0
+    limit.admit("a")
+    limit.admit("b")
+
+
 def test_rate_limit_forgets_the_least_recent_addresses_beyond_its_bound() -> None:
     limit = AddressRateLimit(1, clock=Clock(0.0))
     limit.check("first")

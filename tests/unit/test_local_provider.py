@@ -314,11 +314,25 @@ def test_discovery_faults(provider: LocalProvider, http: requests.Session) -> No
     assert provider.discovery_hits == 2
 
 
+def test_jwks_faults(provider: LocalProvider, http: requests.Session) -> None:
+    provider.jwks_fault = "500"
+    response = http.get(provider.jwks_uri, timeout=5)
+    assert response.status_code == 500 and response.headers["content-type"].startswith("text/html")
+    provider.jwks_fault, provider.slow_seconds = "slow", 2.0
+    with pytest.raises(requests.Timeout):
+        http.get(provider.jwks_uri, timeout=0.3)
+    provider.jwks_fault = None
+    assert http.get(provider.jwks_uri, timeout=5).json() == provider.jwks()
+    assert provider.jwks_hits == 3
+
+
 def test_unknown_fault_is_rejected(provider: LocalProvider) -> None:
     with pytest.raises(ValueError):
         provider.token_fault = "timeout"
     with pytest.raises(ValueError):
         provider.discovery_fault = "invalid_grant"
+    with pytest.raises(ValueError):
+        provider.jwks_fault = "redirect"
 
 
 def test_stop_interrupts_slow_wait() -> None:

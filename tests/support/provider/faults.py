@@ -1,6 +1,6 @@
 """Misbehaviour on demand: the fault knobs' allowed values and the answers they produce.
 
-Discovery, token and refresh requests share the same faults (HTML 500, slowness,
+Discovery, JWKS, token and refresh requests share the same faults (HTML 500, slowness,
 ``invalid_grant``, a hostile redirect), so they are applied here rather than in each endpoint.
 """
 
@@ -20,6 +20,7 @@ REFRESH_FAULTS = frozenset({"500", "slow", "invalid_grant"})
 # Where the "redirect" fault and ``jwks_redirect_to`` point by default: cloud metadata (SSRF).
 METADATA_URL = "http://169.254.169.254/latest/meta-data/"
 DISCOVERY_FAULTS = frozenset({"500", "slow"})
+JWKS_FAULTS = frozenset({"500", "slow"})
 
 
 async def apply_fault(fault: str | None, slow_seconds: float, server: ServerThread) -> Response | None:

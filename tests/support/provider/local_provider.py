@@ -20,7 +20,7 @@ from starlette.types import ASGIApp
 
 from .authorize import AuthorizeEndpoint
 from .end_session import EndSessionEndpoint
-from .faults import DISCOVERY_FAULTS, REFRESH_FAULTS, TOKEN_FAULTS
+from .faults import DISCOVERY_FAULTS, JWKS_FAULTS, REFRESH_FAULTS, TOKEN_FAULTS
 from .grants import Grants
 from .logout import encode_logout_token, logout_claims, post_logout_token, send_backchannel_logouts
 from .metadata import MetadataEndpoints
@@ -55,6 +55,7 @@ class LocalProvider:
       then answer normally), ``"invalid_grant"`` (400 JSON) or ``"redirect"`` (307 to a
       cloud-metadata URL, as a hostile provider would answer to try SSRF).
     - ``discovery_fault``: ``None``, ``"500"`` or ``"slow"``.
+    - ``jwks_fault``: the same for the JWKS endpoint (a provider whose keys cannot be fetched).
     - ``slow_seconds``: how long ``"slow"`` waits; ``stop()`` cuts the wait short.
     - ``authorize_error``: e.g. ``"access_denied"``: authorize redirects back with it, and
       with ``authorize_error_description`` (free text) when that is set.
@@ -223,6 +224,7 @@ class LocalProvider:
         self._server = ServerThread()
         self._token_fault: str | None = None
         self._discovery_fault: str | None = None
+        self._jwks_fault: str | None = None
         self._refresh_fault: str | None = None
         self.reset()
 
@@ -239,6 +241,7 @@ class LocalProvider:
         self.discovery_issuer = None
         self.token_fault = None
         self.discovery_fault = None
+        self.jwks_fault = None
         self.slow_seconds = 5.0
         self.authorize_error = None
         self.authorize_error_description = None
@@ -292,6 +295,17 @@ class LocalProvider:
         if value is not None and value not in DISCOVERY_FAULTS:
             raise ValueError(f"discovery_fault must be None or one of {sorted(DISCOVERY_FAULTS)}")
         self._discovery_fault = value
+
+    @property
+    def jwks_fault(self) -> str | None:
+        """Fault injected at the JWKS endpoint; validated like ``token_fault``."""
+        return self._jwks_fault
+
+    @jwks_fault.setter
+    def jwks_fault(self, value: str | None) -> None:
+        if value is not None and value not in JWKS_FAULTS:
+            raise ValueError(f"jwks_fault must be None or one of {sorted(JWKS_FAULTS)}")
+        self._jwks_fault = value
 
     @property
     def refresh_fault(self) -> str | None:

@@ -82,6 +82,9 @@ class MetadataEndpoints:
     async def jwks(self, request: Request) -> Response:
         provider = self._provider
         provider.jwks_hits += 1
+        faulted = await apply_fault(provider.jwks_fault, provider.slow_seconds, provider._server)
+        if faulted is not None:
+            return faulted
         if provider.jwks_redirect_to is not None:
             return RedirectResponse(provider.jwks_redirect_to, status_code=302)
         return JSONResponse(provider.jwks())
