@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
+from auth.app_id import derive_app_id
 from auth.stores.base import SessionRecord
 from auth.stores.sqlite import SqliteStore
 from tests.integration.conftest import COOKIE_NAME, Stack, local_env
@@ -32,7 +33,7 @@ def signed_in(stack: Stack, browser: requests.Session) -> str:
 
 
 def record(stack: Stack, sid: str) -> SessionRecord:
-    store = SqliteStore(stack.app.store_path)
+    store = SqliteStore(stack.app.store_path, app=derive_app_id(COOKIE_NAME, stack.app.url, ""))
     try:
         found = store.get(sid)
     finally:
