@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import AccessDenied, LogoutTokenReplayed
-from .events import log_event
+from .events import CountedEvent, log_event
 from .identity import Identity, SessionStatus, User
 from .record_claims import RecordClaims
 from .secret import Secret
@@ -121,8 +121,9 @@ class Sessions:
         self._opened: OrderedDict[str, tuple[bytes, StoredTokens]] = OrderedDict()
         self._opened_lock = threading.Lock()
         self._answered_at = -PING_REUSE_SECONDS
-        self._fault_lock = threading.Lock()
-        self._last_fault: tuple[str, float, int] | None = None  # message, first logged at, repeats since
+        self._faults = CountedEvent(
+            "session_store_unavailable", level=logging.ERROR, window=FAULT_LOG_WINDOW, key_fields=("backend", "failure")
+        )
 
     @property
     def stateful(self) -> bool:
@@ -509,25 +510,10 @@ class Sessions:
         self._report_fault(error, operation)
 
     def _report_fault(self, error: StoreUnavailable, operation: str) -> None:
-        """One log line per fault; the same fault repeated within ``FAULT_LOG_WINDOW`` is
-        counted instead, so an outage with many open pages does not flood the log."""
-        now = time.monotonic()
-        message = str(error)
-        with self._fault_lock:
-            last = self._last_fault
-            if last is not None and last[0] == message and now - last[1] < FAULT_LOG_WINDOW:
-                self._last_fault = (last[0], last[1], last[2] + 1)
-                return
-            repeated = last[2] if last is not None else 0
-            self._last_fault = (message, now, 0)
-        log_event(
-            "session_store_unavailable",
-            level=logging.ERROR,
-            operation=operation,
-            backend=error.backend,
-            failure=error.failure,
-            repeated=repeated or None,
-        )
+        """One log line per fault; the same fault (backend and failure, whatever the operation)
+        repeated within ``FAULT_LOG_WINDOW`` is counted instead, so an outage with many open
+        pages does not flood the log."""
+        self._faults.log(operation=operation, backend=error.backend, failure=error.failure)
 
     def _log_end(
         self,
