@@ -19,6 +19,7 @@ from starlette.testclient import TestClient
 from auth import Auth
 from auth.sessions import PING_REUSE_SECONDS
 from tests.support.flaky_store import FlakyStore
+from tests.support.http_flow import SIGN_OUT_BUTTON
 from tests.support.inprocess import PUBLIC_URL, build_auth, client_for, path_and_query, query, sign_out
 from tests.support.provider import LocalProvider, ProviderUser
 
@@ -203,13 +204,7 @@ def test_a_get_that_is_not_the_users_own_click_asks_first(
 def test_head_never_signs_out(auth: Auth, client: TestClient) -> None:
     """Starlette serves HEAD on a GET route; a HEAD must stay safe even with a click's headers."""
     value = sign_in(client)
-    clicked = {
-        "Sec-Fetch-Site": "same-origin",
-        "Sec-Fetch-Mode": "navigate",
-        "Sec-Fetch-Dest": "document",
-        "Sec-Fetch-User": "?1",
-    }
-    response = client.head("/auth/logout", headers=clicked)
+    response = client.head("/auth/logout", headers=SIGN_OUT_BUTTON)
     assert response.status_code == 200 and "set-cookie" not in response.headers
     assert live(auth, value)
 
@@ -217,13 +212,7 @@ def test_head_never_signs_out(auth: Auth, client: TestClient) -> None:
 def test_a_click_on_a_link_of_the_app_signs_out(auth: Auth, client: TestClient) -> None:
     """``auth.logout_url`` as a link in an app's page: a same-origin, user-activated navigation."""
     value = sign_in(client)
-    clicked = {
-        "Sec-Fetch-Site": "same-origin",
-        "Sec-Fetch-Mode": "navigate",
-        "Sec-Fetch-Dest": "document",
-        "Sec-Fetch-User": "?1",
-    }
-    response = client.get("/auth/logout", headers=clicked)
+    response = client.get("/auth/logout", headers=SIGN_OUT_BUTTON)
     assert response.status_code == 303 and not live(auth, value)
 
 

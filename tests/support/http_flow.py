@@ -6,7 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
-#: the Fetch Metadata of a same-origin form POST (the account panel's sign-out buttons)
+#: the Fetch Metadata of the user's own same-origin click: a link of the app, or a form button
 SIGN_OUT_BUTTON = {
     "Sec-Fetch-Site": "same-origin",
     "Sec-Fetch-Mode": "navigate",

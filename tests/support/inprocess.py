@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from auth import Auth, load_settings
+from tests.support.http_flow import SIGN_OUT_BUTTON
 from tests.support.provider import LocalProvider
 
 PUBLIC_URL = "http://localhost:8501"
@@ -57,13 +58,7 @@ def sign_out(client: TestClient, *, everywhere: bool = False, base_path: str = "
     return client.post(
         f"{base_path}/auth/logout",
         params={"everywhere": "1"} if everywhere else None,
-        headers={
-            "Origin": origin,
-            "Sec-Fetch-Site": "same-origin",
-            "Sec-Fetch-Mode": "navigate",
-            "Sec-Fetch-Dest": "document",
-            "Sec-Fetch-User": "?1",
-        },
+        headers={"Origin": origin, **SIGN_OUT_BUTTON},
     )
 
 
