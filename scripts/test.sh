@@ -16,20 +16,8 @@ fi
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e '.[test]'
 
 # Debian packages the tests run for real: chromium (browser tests), redis-server (the Redis session store).
-install_debian_package() {  # <command> <package> <why>
-  if command -v "$1" >/dev/null 2>&1; then
-    return
-  fi
-  echo "Installing Debian's $2 for $3..."
-  if [ "$(id -u)" -eq 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
-  elif command -v sudo >/dev/null 2>&1; then
-    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
-  else
-    echo "$2 is missing and cannot be installed without root: apt-get install $2" >&2
-    exit 1
-  fi
-}
+# shellcheck source=scripts/debian.sh
+source scripts/debian.sh
 install_debian_package chromium chromium "the browser tests"
 install_debian_package redis-server redis-server "the session store tests"
 
