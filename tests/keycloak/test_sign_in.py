@@ -50,7 +50,7 @@ def test_alice_signs_in_with_her_realm_roles_client_roles_and_group(
     assert (user.name, user.preferred_username) == ("Alice Admin", "alice")
     assert (user.email, user.email_verified) == ("alice@example.com", True)
     # README: realm roles (realm_access.roles) and this client's roles (resource_access.streamlit-app.roles)
-    assert sorted(user.roles) == ["admin", "editor", "user"]
+    assert sorted(user.roles) == ["admin", "editor", "offline_access", "user"]
     assert user.groups == ("admins",)
     assert admits(user, roles=["admin"])  # demo/main.py's rule for the Admin page
     # The session id the app keeps for logout is Keycloak's own session.
@@ -63,7 +63,7 @@ def test_bob_signs_in_without_the_admin_role(keycloak_app: KeycloakApp, browser:
     user = signed_in(keycloak_app, browser, "bob")
 
     assert (user.name, user.email) == ("Bob Analyst", "bob@example.com")
-    assert sorted(user.roles) == ["user", "viewer"]
+    assert sorted(user.roles) == ["offline_access", "user", "viewer"]
     assert user.groups == ("analysts",)
     assert not user.has_role("admin")
     assert not admits(user, roles=["admin"])  # demo/main.py's rule: the Admin page refuses him
@@ -72,7 +72,7 @@ def test_bob_signs_in_without_the_admin_role(keycloak_app: KeycloakApp, browser:
 def test_carol_has_a_realm_role_and_no_group(keycloak_app: KeycloakApp, browser: requests.Session) -> None:
     user = signed_in(keycloak_app, browser, "carol")
 
-    assert (user.email, user.roles, user.groups) == ("carol@other.example", ("user",), ())
+    assert (user.email, sorted(user.roles), user.groups) == ("carol@other.example", ["offline_access", "user"], ())
 
 
 def test_keycloak_returns_iss_and_its_session_to_the_callback(

@@ -133,13 +133,6 @@ class KeycloakServer:
     def output(self) -> str:
         return Path(self._log.name).read_text(encoding="utf-8", errors="replace") if self._log else ""
 
-    def pids(self) -> list[int]:
-        """Every process of the server's process group (the script, kc.sh, the JVM)."""
-        if self._process is None:
-            return []
-        listing = subprocess.run(["ps", "-o", "pid=", "-g", str(self._process.pid)], capture_output=True, text=True)
-        return [int(pid) for pid in listing.stdout.split()]
-
     def stop(self) -> None:
         """SIGTERM to the whole process group (Keycloak shuts down cleanly), SIGKILL after 15 s."""
         stop_process_group(self._process)
@@ -210,6 +203,21 @@ class KeycloakAdmin:
         """The user's online sessions; each ``id`` is the ``sid`` of the tokens issued in it."""
         sessions: list[dict[str, Any]] = self.request("GET", f"/users/{user_id}/sessions").json()
         return sessions
+
+    def offline_sessions(self, user_id: str, client_id: str = CLIENT_ID) -> list[dict[str, Any]]:
+        """The user's offline sessions with the client (from the ``offline_access`` scope)."""
+        client_uuid = self.client(client_id)["id"]
+        sessions: list[dict[str, Any]] = self.request("GET", f"/users/{user_id}/offline-sessions/{client_uuid}").json()
+        return sessions
+
+    def revoke_offline_access(self, user_id: str, client_id: str = CLIENT_ID) -> None:
+        """Revoke the user's grant to the client, offline tokens included (they survive a logout);
+        a user without one is left as is (Keycloak answers 404)."""
+        try:
+            self.request("DELETE", f"/users/{user_id}/consents/{client_id}")
+        except requests.HTTPError as error:
+            if error.response is None or error.response.status_code != 404:
+                raise
 
     def logout_user(self, user_id: str) -> None:
         """End every online session of the user; Keycloak sends back-channel logout tokens."""

@@ -46,6 +46,8 @@ REDIS_PORT = 6379  # the port redis:7-alpine listens on
 BACKCHANNEL_PATH = "/auth/backchannel-logout"
 
 CLIENT_ID = "streamlit-app"
+#: realm roles Keycloak creates in every realm (the realm's default roles)
+KEYCLOAK_BUILT_IN_REALM_ROLES = {"offline_access", "uma_authorization"}
 IMPORT_DIR = PurePosixPath("/opt/keycloak/data/import")
 SECRETS_DIR = PurePosixPath("/run/secrets")
 # Hostname v1 options removed in Keycloak 25/26, and the admin variables 26 deprecated.
@@ -626,7 +628,7 @@ def test_role_mappers_put_roles_in_the_id_token_and_userinfo(client: dict[str, A
 
 
 def test_roles_and_groups_referenced_anywhere_exist(realm: dict[str, Any]) -> None:
-    realm_roles = {role["name"] for role in realm["roles"]["realm"]}
+    realm_roles = {role["name"] for role in realm["roles"]["realm"]} | KEYCLOAK_BUILT_IN_REALM_ROLES
     client_roles = {
         client: {role["name"] for role in roles} for client, roles in realm["roles"].get("client", {}).items()
     }
@@ -653,8 +655,10 @@ def test_demo_users_can_sign_in_without_extra_steps(users: dict[str, dict[str, A
         passwords = [c for c in user.get("credentials", []) if c["type"] == "password"]
         assert len(passwords) == 1 and passwords[0]["value"], name
         assert passwords[0]["temporary"] is False, name
-        # Imported users get no default roles: each must list its own.
+        # Imported users get no default roles: each must list its own, offline_access included, or
+        # AUTH_KEYCLOAK_SCOPES with offline_access makes Keycloak refuse the code ("not_allowed").
         assert user.get("realmRoles"), name
+        assert "offline_access" in user["realmRoles"], name
 
 
 def test_alice_is_an_admin_and_bob_and_carol_are_not(realm: dict[str, Any], users: dict[str, dict[str, Any]]) -> None:

@@ -152,9 +152,10 @@ def test_users_table_lists_every_user_with_effective_roles_and_groups() -> None:
         "roles:",
         "admin,",
         "user,",
+        "offline_access,",
         "editor;",
         "groups:",
         "admins",
     ]
-    assert lines[1].endswith("roles: user, viewer; groups: analysts")
-    assert lines[2].endswith("roles: user; groups: -")
+    assert lines[1].endswith("roles: user, offline_access, viewer; groups: analysts")
+    assert lines[2].endswith("roles: user, offline_access; groups: -")
