@@ -76,6 +76,20 @@ def test_the_realm_file_is_imported_as_written_with_only_the_apps_urls_moved(
         assert (found["email"], found["enabled"], found["emailVerified"]) == (user["email"], True, True)
 
 
+def test_the_admin_api_changes_one_realm_setting_and_keeps_the_others(keycloak_admin: KeycloakAdmin) -> None:
+    """Tests tweak the imported realm this way (e.g. a short access-token life) instead of editing the file."""
+    before = keycloak_admin.realm_settings()
+    try:
+        keycloak_admin.update_realm({"accessTokenLifespan": 7})
+        after = keycloak_admin.realm_settings()
+    finally:
+        keycloak_admin.update_realm({"accessTokenLifespan": before["accessTokenLifespan"]})
+
+    changed = {key for key in before.keys() | after.keys() if before.get(key) != after.get(key)}
+    assert changed == {"accessTokenLifespan"} and after["accessTokenLifespan"] == 7
+    assert keycloak_admin.realm_settings() == before
+
+
 # -- discovery, as the Keycloak preset reads it -----------------------------------------
 
 

@@ -20,7 +20,7 @@ from auth.stores.sqlite import SqliteStore
 from tests.keycloak.conftest import KeycloakApp
 from tests.support.app_process import wait_until
 from tests.support.http_flow import query
-from tests.support.keycloak import KeycloakAdmin, sign_in
+from tests.support.keycloak import KeycloakAdmin, browser_session, demo_password, login_form, sign_in
 
 
 @pytest.fixture(autouse=True)
@@ -73,6 +73,28 @@ def test_carol_has_a_realm_role_and_no_group(keycloak_app: KeycloakApp, browser:
     user = signed_in(keycloak_app, browser, "carol")
 
     assert (user.email, sorted(user.roles), user.groups) == ("carol@other.example", ["offline_access", "user"], ())
+
+
+def test_a_user_disabled_at_keycloak_is_stopped_at_its_login_form(
+    keycloak_app: KeycloakApp, keycloak_admin: KeycloakAdmin, browser: requests.Session
+) -> None:
+    bob = keycloak_admin.user("bob")["id"]
+    keycloak_admin.set_user_enabled(bob, False)
+    try:
+        login = browser.get(f"{keycloak_app.url}/auth/login?provider=keycloak", allow_redirects=False, timeout=10)
+        action, fields = login_form(browser.get(login.headers["location"], timeout=10))
+        refused = browser.post(
+            action, data={**fields, "username": "bob", "password": demo_password("bob")}, allow_redirects=False
+        )
+        assert keycloak_admin.user("bob")["enabled"] is False
+    finally:
+        keycloak_admin.set_user_enabled(bob, True)
+
+    assert refused.status_code == 200 and "location" not in refused.headers  # no way back to the app
+    assert "Account is disabled, contact your administrator." in refused.text
+    assert keycloak_app.user(browser) is None
+    with browser_session() as other:
+        assert signed_in(keycloak_app, other, "bob").preferred_username == "bob"  # enabled again
 
 
 def test_keycloak_returns_iss_and_its_session_to_the_callback(
