@@ -17,6 +17,7 @@ import requests
 from auth.identity import User
 from auth.secret import Secret
 from auth.session_cookie import SessionCookie
+from scripts.keycloak_realm import load_realm
 from tests.support.app_process import AppProcess
 from tests.support.keycloak import START_DEADLINE, KeycloakAdmin, KeycloakServer, browser_session
 
@@ -44,6 +45,14 @@ def keycloak() -> Iterator[KeycloakServer]:
 @pytest.fixture(scope="session")
 def keycloak_admin(keycloak: KeycloakServer) -> KeycloakAdmin:
     return keycloak.admin()
+
+
+@pytest.fixture(autouse=True)
+def _no_keycloak_session_left(keycloak_admin: KeycloakAdmin) -> Iterator[None]:
+    """Every test here starts without a Keycloak session of the demo users: the server is shared."""
+    yield
+    for user in load_realm()["users"]:
+        keycloak_admin.logout_user(keycloak_admin.user(user["username"])["id"])
 
 
 @dataclass

@@ -8,9 +8,6 @@ file's (README, "Keycloak in Docker").
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 import requests
 
 from auth.access import admits
@@ -21,14 +18,6 @@ from tests.keycloak.conftest import KeycloakApp
 from tests.support.app_process import wait_until
 from tests.support.http_flow import query
 from tests.support.keycloak import KeycloakAdmin, browser_session, demo_password, login_form, sign_in
-
-
-@pytest.fixture(autouse=True)
-def _end_keycloak_sessions(keycloak_admin: KeycloakAdmin) -> Iterator[None]:
-    """Each test starts with no Keycloak session of the demo users (the server is shared)."""
-    yield
-    for username in ("alice", "bob", "carol"):
-        keycloak_admin.logout_user(keycloak_admin.user(username)["id"])
 
 
 def signed_in(keycloak_app: KeycloakApp, browser: requests.Session, username: str) -> User:
