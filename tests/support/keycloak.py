@@ -42,8 +42,8 @@ REALM = str(load_realm()["realm"])
 #: the bootstrap admin of the master realm (scripts/keycloak.sh, as in docker/compose.yml)
 ADMIN_USER = "admin"
 ADMIN_PASSWORD = "admin"
-#: a cold start on the 2-core machine: the first start of an unpacked copy rebuilds it (about
-#: 20 s), the server then starts in about 20-30 s; a fetch from a cold ~/.m2 adds the download
+#: generous: on the 2-core machine the first start of an unpacked copy builds it (8 s, 26 s while
+#: other work loads the cores), the server then starts in 14-40 s; a cold ~/.m2 adds the download
 START_DEADLINE = 300.0
 HTTP_TIMEOUT = 10
 #: how Python's cookie jar names the loopback hosts (a dotless host gets ".local")
