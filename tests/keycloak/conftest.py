@@ -19,7 +19,9 @@ from auth.secret import Secret
 from auth.session_cookie import SessionCookie
 from scripts.keycloak_realm import load_realm
 from tests.support.app_process import AppProcess
-from tests.support.keycloak import START_DEADLINE, KeycloakAdmin, KeycloakServer, browser_session
+from tests.support.keycloak import START_DEADLINE, KeycloakServer
+from tests.support.keycloak_admin import KeycloakAdmin
+from tests.support.keycloak_login import browser_session
 
 #: pytest's per-test limit (pyproject.toml) is 120 s; the test that first needs Keycloak waits
 #: for it to start as well. Only tests using the ``keycloak`` fixture get the longer limit.

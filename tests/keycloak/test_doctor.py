@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from tests.support.app_process import ROOT
-from tests.support.keycloak import APP_ENV_FILE, KeycloakAdmin, KeycloakServer
+from tests.support.keycloak import APP_ENV_FILE, KeycloakServer
+from tests.support.keycloak_admin import KeycloakAdmin
 
 
 def run_doctor(keycloak: KeycloakServer, store: Path) -> subprocess.CompletedProcess[str]:

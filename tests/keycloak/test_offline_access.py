@@ -13,7 +13,9 @@ from auth.identity import User
 from auth.secret import Secret
 from auth.session_cookie import SessionCookie
 from tests.support.app_process import AppProcess
-from tests.support.keycloak import KeycloakAdmin, KeycloakServer, sign_in
+from tests.support.keycloak import KeycloakServer
+from tests.support.keycloak_admin import KeycloakAdmin
+from tests.support.keycloak_login import sign_in
 
 SCOPES = "openid email profile offline_access"
 

@@ -17,7 +17,8 @@ import pytest
 import requests
 
 from tests.support.app_process import ROOT, stop_process_group, wait_until
-from tests.support.keycloak import KeycloakServer, sign_in
+from tests.support.keycloak import KeycloakServer
+from tests.support.keycloak_login import sign_in
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,8 @@ from auth.config import load_settings
 from auth.oidc import ProviderClient
 from scripts.keycloak_realm import CLIENT_ID, load_realm, realm_for_app
 from tests.support.app_process import ROOT, free_port
-from tests.support.keycloak import KeycloakAdmin, KeycloakServer
+from tests.support.keycloak import KeycloakServer
+from tests.support.keycloak_admin import KeycloakAdmin
 
 COMPOSE_FILE = ROOT / "docker" / "compose.yml"
 

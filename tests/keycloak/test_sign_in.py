@@ -17,7 +17,8 @@ from auth.stores.sqlite import SqliteStore
 from tests.keycloak.conftest import KeycloakApp
 from tests.support.app_process import wait_until
 from tests.support.http_flow import query
-from tests.support.keycloak import KeycloakAdmin, browser_session, demo_password, login_form, sign_in
+from tests.support.keycloak_admin import KeycloakAdmin
+from tests.support.keycloak_login import browser_session, demo_password, login_form, sign_in
 
 
 def signed_in(keycloak_app: KeycloakApp, browser: requests.Session, username: str) -> User:
