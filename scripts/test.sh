@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test: unit, integration (real app + real providers over HTTP on 127.0.0.1)
-# and browser (headless Chromium). Installs what it needs first: a .venv with the
-# package and its test extras, and Debian's chromium and redis-server packages when missing.
+# Runs every test: unit, integration (real app + real providers over HTTP on 127.0.0.1),
+# browser (headless Chromium) and keycloak (a real Keycloak server). Installs what it needs
+# first: a .venv with the package and its test extras, Debian's chromium, redis-server, maven
+# and a Java runtime when missing, and the pinned Keycloak from Maven Central (scripts/keycloak.sh).
 # Lint (ruff), formatting (ruff format) and strict types (mypy) run first and stop it on a problem.
 # Extra arguments go to pytest, e.g. scripts/test.sh tests/unit -k cookie
 # Ends with a line-coverage report of auth/ that includes the real app processes the tests start
@@ -16,22 +17,15 @@ fi
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e '.[test]'
 
 # Debian packages the tests run for real: chromium (browser tests), redis-server (the Redis session store).
-install_debian_package() {  # <command> <package> <why>
-  if command -v "$1" >/dev/null 2>&1; then
-    return
-  fi
-  echo "Installing Debian's $2 for $3..."
-  if [ "$(id -u)" -eq 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
-  elif command -v sudo >/dev/null 2>&1; then
-    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
-  else
-    echo "$2 is missing and cannot be installed without root: apt-get install $2" >&2
-    exit 1
-  fi
-}
+# shellcheck source=scripts/debian.sh
+source scripts/debian.sh
 install_debian_package chromium chromium "the browser tests"
 install_debian_package redis-server redis-server "the session store tests"
+
+# Keycloak for tests/keycloak: the version of docker/compose.yml from Maven Central (cached in
+# ~/.m2), unpacked once into .cache/keycloak/tests; scripts/keycloak.sh installs Debian's maven
+# and a Java runtime when missing. The tests start it once per run (tests/support/keycloak.py).
+echo "Keycloak for tests/keycloak: $(bash scripts/keycloak.sh --fetch --install-dir .cache/keycloak/tests)"
 
 # Gates before the tests: lint, formatting and strict types (settings in pyproject.toml).
 echo "ruff check, ruff format --check, mypy:"

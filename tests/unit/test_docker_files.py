@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import subprocess
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -25,6 +26,7 @@ from auth.address import PublicAddress
 from auth.config import DEFAULT_STORE, DEV_SECRET_MARKER, MIN_SECRET_LENGTH, Settings, load_settings
 from auth.stores.factory import StoreSpec, parse_store_url
 from auth.wiring import Auth
+from scripts import keycloak_realm
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"
@@ -34,6 +36,8 @@ REALM_FILE = DOCKER / "keycloak" / "streamlit-realm.json"
 DOCKERFILE = DOCKER / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 NGINX_CONF = DOCKER / "nginx" / "replicas.conf"
+KEYCLOAK_SCRIPT = ROOT / "scripts" / "keycloak.sh"
+LOCAL_KEYCLOAK_APP_ENV = ROOT / "scripts" / "keycloak-app.env"
 NGINX_TARGET = PurePosixPath("/etc/nginx/conf.d/default.conf")
 
 REPLICAS_PROFILE = "replicas"
@@ -42,6 +46,8 @@ REDIS_PORT = 6379  # the port redis:7-alpine listens on
 BACKCHANNEL_PATH = "/auth/backchannel-logout"
 
 CLIENT_ID = "streamlit-app"
+#: realm roles Keycloak creates in every realm (the realm's default roles)
+KEYCLOAK_BUILT_IN_REALM_ROLES = {"offline_access", "uma_authorization"}
 IMPORT_DIR = PurePosixPath("/opt/keycloak/data/import")
 SECRETS_DIR = PurePosixPath("/run/secrets")
 # Hostname v1 options removed in Keycloak 25/26, and the admin variables 26 deprecated.
@@ -519,6 +525,52 @@ def test_backchannel_logout_targets_the_app_service(client: dict[str, Any], comp
     assert client["frontchannelLogout"] is False
 
 
+# --------------------------------------------------------------------------- keycloak without docker
+
+
+def test_keycloak_without_docker_runs_the_version_of_the_image(keycloak: dict[str, Any]) -> None:
+    """scripts/keycloak.sh pins the distribution in one place; compose pins the image: one version."""
+    result = subprocess.run(
+        ["bash", str(KEYCLOAK_SCRIPT), "--print-version"], capture_output=True, text=True, timeout=30, check=True
+    )
+    image_tag = keycloak["image"].rpartition(":")[2]
+    assert result.stdout.strip() == image_tag
+
+
+def test_keycloak_without_docker_imports_the_realm_file_compose_mounts(keycloak: dict[str, Any]) -> None:
+    (source,) = [v.split(":")[0] for v in keycloak["volumes"] if IMPORT_DIR.as_posix() in v]
+    assert (DOCKER / source).resolve() == keycloak_realm.REALM_FILE.resolve()
+    # The realm file names the app as compose runs it; scripts/keycloak_realm.py moves exactly those.
+    assert keycloak_realm.BACKCHANNEL_APP_URL == "http://app:8501"
+
+
+def test_local_keycloak_app_env_matches_the_docker_apps_settings(
+    app_env: dict[str, str], settings: Settings, client: dict[str, Any], secret_files: dict[str, Path]
+) -> None:
+    """scripts/keycloak-app.env (scripts/run.sh --keycloak) is app.env without the container network."""
+    local = {key: value for key, value in dotenv_values(LOCAL_KEYCLOAK_APP_ENV).items() if value is not None}
+    for key in ("AUTH_PROVIDERS", "AUTH_KEYCLOAK_REALM", "AUTH_KEYCLOAK_CLIENT_ID", "AUTH_PUBLIC_URL"):
+        assert local[key] == app_env[key], key
+    assert local["AUTH_KEYCLOAK_LOGOUT"] == app_env["AUTH_KEYCLOAK_LOGOUT"] == "provider"
+    # The same development secrets compose mounts, read from the repository.
+    for key in ("AUTH_KEYCLOAK_CLIENT_SECRET_FILE", "AUTH_COOKIE_SECRET_FILE"):
+        assert (ROOT / local[key]).resolve() == secret_files[app_env[key]].resolve(), key
+    # No container names: discovery comes from the issuer on localhost, and http is loopback-only.
+    assert "AUTH_KEYCLOAK_DISCOVERY_URL" not in local and "AUTH_INSECURE_PROVIDER_HOSTS" not in local
+    local_settings = load_settings({**local, **{k: str(ROOT / local[k]) for k in local if k.endswith("_FILE")}})
+    (provider,) = local_settings.providers
+    assert provider.issuer == settings.providers[0].issuer == "http://localhost:8080/realms/streamlit"
+    assert client["redirectUris"] == [local_settings.redirect_uri("keycloak")]
+    assert provider.client_secret.value == client["secret"]
+
+
+def test_every_local_keycloak_app_env_setting_has_a_comment_above_it() -> None:
+    lines = LOCAL_KEYCLOAK_APP_ENV.read_text(encoding="utf-8").splitlines()
+    for index, line in enumerate(lines):
+        if line.strip() and not line.lstrip().startswith("#"):
+            assert index > 0 and lines[index - 1].lstrip().startswith("#"), line
+
+
 # --------------------------------------------------------------------------- realm
 
 
@@ -576,7 +628,7 @@ def test_role_mappers_put_roles_in_the_id_token_and_userinfo(client: dict[str, A
 
 
 def test_roles_and_groups_referenced_anywhere_exist(realm: dict[str, Any]) -> None:
-    realm_roles = {role["name"] for role in realm["roles"]["realm"]}
+    realm_roles = {role["name"] for role in realm["roles"]["realm"]} | KEYCLOAK_BUILT_IN_REALM_ROLES
     client_roles = {
         client: {role["name"] for role in roles} for client, roles in realm["roles"].get("client", {}).items()
     }
@@ -603,8 +655,10 @@ def test_demo_users_can_sign_in_without_extra_steps(users: dict[str, dict[str, A
         passwords = [c for c in user.get("credentials", []) if c["type"] == "password"]
         assert len(passwords) == 1 and passwords[0]["value"], name
         assert passwords[0]["temporary"] is False, name
-        # Imported users get no default roles: each must list its own.
+        # Imported users get no default roles: each must list its own, offline_access included, or
+        # AUTH_KEYCLOAK_SCOPES with offline_access makes Keycloak refuse the code ("not_allowed").
         assert user.get("realmRoles"), name
+        assert "offline_access" in user["realmRoles"], name
 
 
 def test_alice_is_an_admin_and_bob_and_carol_are_not(realm: dict[str, Any], users: dict[str, dict[str, Any]]) -> None:
@@ -675,7 +729,7 @@ def test_dockerignore_drops_local_state_but_keeps_what_the_image_copies(
         for line in DOCKERIGNORE.read_text(encoding="utf-8").splitlines()
         if line.strip() and not line.startswith("#")
     }
-    assert {".git", ".venv", "tests", ".env", "docker/secrets"} <= patterns
+    assert {".git", ".venv", "tests", ".env", "docker/secrets", ".cache"} <= patterns
     assert any("__pycache__" in pattern for pattern in patterns)
     copied = {
         source.rstrip("/")

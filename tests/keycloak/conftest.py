@@ -1,0 +1,90 @@
+"""One real Keycloak for the whole test run (tests/support/keycloak.py), and the real app against it.
+
+Keycloak starts when the first test that needs it runs and stops at the end of the run;
+every test here shares it. Tests that change Keycloak (sessions, a disabled user, realm
+settings) undo what they changed, so the order of the tests does not matter.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+import requests
+
+from auth.identity import User
+from auth.secret import Secret
+from auth.session_cookie import SessionCookie
+from scripts.keycloak_realm import load_realm
+from tests.support.app_process import AppProcess
+from tests.support.keycloak import START_DEADLINE, KeycloakServer
+from tests.support.keycloak_admin import KeycloakAdmin
+from tests.support.keycloak_login import browser_session
+
+#: pytest's per-test limit (pyproject.toml) is 120 s; the test that first needs Keycloak waits
+#: for it to start as well. Only tests using the ``keycloak`` fixture get the longer limit.
+KEYCLOAK_TEST_TIMEOUT = int(START_DEADLINE) + 120
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "keycloak" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.timeout(KEYCLOAK_TEST_TIMEOUT))
+
+
+@pytest.fixture(scope="session")
+def keycloak() -> Iterator[KeycloakServer]:
+    server = KeycloakServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def keycloak_admin(keycloak: KeycloakServer) -> KeycloakAdmin:
+    return keycloak.admin()
+
+
+@pytest.fixture(autouse=True)
+def _no_keycloak_session_left(keycloak_admin: KeycloakAdmin) -> Iterator[None]:
+    """Every test here starts without a Keycloak session of the demo users: the server is shared."""
+    yield
+    for user in load_realm()["users"]:
+        keycloak_admin.logout_user(keycloak_admin.user(user["username"])["id"])
+
+
+@dataclass
+class KeycloakApp:
+    """The demo app (``streamlit run app.py``) signing in against the real Keycloak."""
+
+    app: AppProcess
+    keycloak: KeycloakServer
+    cookie_secret: str
+
+    @property
+    def url(self) -> str:
+        return self.app.url
+
+    def user(self, browser: requests.Session) -> User | None:
+        """The user the browser's session cookie names, as the app's pages would see it."""
+        sessions = SessionCookie([Secret(self.cookie_secret)], name="streamlit_auth", timeout=600)
+        return sessions.verify(browser.cookies.get("streamlit_auth"))
+
+
+@pytest.fixture(scope="module")
+def keycloak_app(keycloak: KeycloakServer) -> Iterator[KeycloakApp]:
+    """The app on the port the imported realm names, with ``scripts/keycloak-app.env``'s settings."""
+    cookie_secret = secrets.token_urlsafe(32)
+    with AppProcess(keycloak.app_environment(cookie_secret), port=keycloak.app_port) as app:
+        yield KeycloakApp(app=app, keycloak=keycloak, cookie_secret=cookie_secret)
+
+
+@pytest.fixture
+def browser() -> Iterator[requests.Session]:
+    """A cookie-keeping HTTP client standing in for one browser."""
+    with browser_session() as session:
+        yield session
