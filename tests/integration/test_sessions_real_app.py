@@ -9,12 +9,10 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from auth.app_id import derive_app_id
 from auth.stores.base import SessionRecord
-from auth.stores.sqlite import SqliteStore
 from tests.integration.conftest import COOKIE_NAME, Stack, local_env
 from tests.support.app_process import AppProcess, wait_until
-from tests.support.cookies import app_session_cookie
+from tests.support.cookies import app_session_cookie, app_sqlite_store
 from tests.support.http_flow import callback_from_local, sign_out, start_login
 from tests.support.provider import LocalProvider
 from tests.support.redis_server import RedisServer
@@ -33,7 +31,7 @@ def signed_in(stack: Stack, browser: requests.Session) -> str:
 
 
 def record(stack: Stack, sid: str) -> SessionRecord:
-    store = SqliteStore(stack.app.store_path, app=derive_app_id(COOKIE_NAME, stack.app.url, ""))
+    store = app_sqlite_store(stack.app.store_path, public_url=stack.app.url, cookie_name=COOKIE_NAME)
     try:
         found = store.get(sid)
     finally:

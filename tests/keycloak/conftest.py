@@ -15,10 +15,9 @@ import pytest
 import requests
 
 from auth.identity import User
-from auth.secret import Secret
-from auth.session_cookie import SessionCookie
 from scripts.keycloak_realm import load_realm
 from tests.support.app_process import AppProcess
+from tests.support.cookies import app_session_cookie
 from tests.support.keycloak import START_DEADLINE, KeycloakServer
 from tests.support.keycloak_admin import KeycloakAdmin
 from tests.support.keycloak_login import browser_session
@@ -71,7 +70,7 @@ class KeycloakApp:
 
     def user(self, browser: requests.Session) -> User | None:
         """The user the browser's session cookie names, as the app's pages would see it."""
-        sessions = SessionCookie([Secret(self.cookie_secret)], name="streamlit_auth", timeout=600)
+        sessions = app_session_cookie(self.cookie_secret, public_url=self.keycloak.app_url, timeout=600)
         return sessions.verify(browser.cookies.get("streamlit_auth"))
 
 

@@ -13,9 +13,9 @@ import requests
 from auth.access import admits
 from auth.identity import User
 from auth.stores.base import SessionRecord
-from auth.stores.sqlite import SqliteStore
 from tests.keycloak.conftest import KeycloakApp
 from tests.support.app_process import wait_until
+from tests.support.cookies import app_sqlite_store
 from tests.support.http_flow import query
 from tests.support.keycloak_admin import KeycloakAdmin
 from tests.support.keycloak_login import browser_session, demo_password, login_form, sign_in
@@ -117,7 +117,7 @@ def test_the_app_logs_the_sign_in_without_codes_or_tokens(keycloak_app: Keycloak
 
 def record(keycloak_app: KeycloakApp, session_id: str | None) -> SessionRecord:
     assert session_id is not None
-    store = SqliteStore(keycloak_app.app.store_path)
+    store = app_sqlite_store(keycloak_app.app.store_path, public_url=keycloak_app.keycloak.app_url)
     try:
         found = store.get(session_id)
     finally:
