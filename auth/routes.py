@@ -14,12 +14,14 @@ import re
 import secrets
 import time
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
+from starlette.types import Scope
 
 from .address import PublicAddress, normalize_host
 from .config import Settings
@@ -82,6 +84,7 @@ class AuthRoutes:
         self.capacity = capacity or ProviderCapacity(settings.provider_concurrency, max_wait=settings.http_timeout)
         self.rate_limit = rate_limit or AddressRateLimit(settings.rate_limit_per_minute)
         self.prefix = f"{settings.base_path}/auth"
+        self._served = False
         self.logout_tokens = LogoutTokenValidator(flow.clients, clock=flow.sessions.now)
         self.backchannel_capacity = ProviderCapacity(
             BACKCHANNEL_CONCURRENCY, BACKCHANNEL_QUEUE, max_wait=settings.http_timeout
@@ -91,9 +94,25 @@ class AuthRoutes:
         )
         self.backchannel_refusals = CountedEvent("backchannel_logout_refused", level=logging.WARNING, clock=monotonic)
 
+    @property
+    def served(self) -> bool:
+        """Has a request of this process gone through a router holding these routes?
+
+        Streamlit starts a page's script only after the page and its WebSocket were
+        requested, and a router asks its routes in order whether they match each request:
+        ours come first in ``st.App(..., routes=auth.routes)``. So by the first rerun this is
+        True wherever the routes are mounted, and stays False where they are not (the app's
+        page script started with ``streamlit run`` instead of the ``st.App`` launcher),
+        without any request of its own.
+        """
+        return self._served
+
+    def _mark_served(self) -> None:
+        self._served = True
+
     def routes(self) -> list[Route]:
         return [
-            Route(f"{self.prefix}/login", self.login, methods=["GET"], name="auth_login"),
+            _ObservedRoute(f"{self.prefix}/login", self.login, self._mark_served, methods=["GET"], name="auth_login"),
             Route(f"{self.prefix}/callback/{{provider}}", self.callback, methods=["GET"], name="auth_callback"),
             # The shared callback of earlier releases: served only while one provider is
             # configured (with several it would re-open the mix-up attack).
@@ -564,6 +583,19 @@ def _serialized_origin(url: str) -> str:
     """``url``'s origin as a browser would send it: lower case, no default port."""
     parts = urlsplit(url)
     return f"{parts.scheme.lower()}://{normalize_host(parts.netloc, parts.scheme.lower())}"
+
+
+class _ObservedRoute(Route):
+    """A ``Route`` that calls ``seen`` whenever a router asks it whether it matches a request
+    (see ``AuthRoutes.served``): one attribute write per request, on the first route only."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], seen: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        self._seen = seen
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        self._seen()
+        return super().matches(scope)
 
 
 def client_address(request: Request) -> str:

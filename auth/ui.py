@@ -8,19 +8,25 @@ layer sees only the few parts of the package bundled in ``SignInUi``.
 
 from __future__ import annotations
 
+import logging
 import re
 import string
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from html import escape
+from pathlib import Path
+from typing import Literal
 from urllib.parse import urlencode, urlsplit
 
 import streamlit as st
 from streamlit.navigation.page import StreamlitPage
 from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
 
+from . import pages_folder
 from .access import admits
+from .events import log_event
 from .identity import SessionStatus, User
 from .redirects import app_root, safe_next_path
 
@@ -84,6 +90,56 @@ class SignInUi:
     confirms_sign_out: Callable[[str | None], bool] | None = None
     #: shown beside "Log out" when sessions live in a store
     logout_everywhere_url: str | None = None
+    #: does this server route requests to the /auth/* routes? None: do not check
+    routes_served: Callable[[], bool] | None = None
+    #: what the first page loads learn about the app's shape (None: do not look)
+    shape: AppShape | None = None
+
+
+class AppShape:
+    """What this process learns about the app at its first page loads, said once in the log:
+    its routes are not served, or page files of a ``pages/`` folder have no guard."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._said: set[str] = set()
+
+    def once(self, what: str) -> bool:
+        """True the first time ``what`` is asked about in this process."""
+        with self._lock:
+            first = what not in self._said
+            self._said.add(what)
+        return first
+
+    def check_pages_folder(self, main_script: Path, *, navigation: bool) -> None:
+        """Say once what a ``pages/`` folder beside the entry script leaves open.
+
+        Streamlit runs such a folder's files on their own (its first multipage form), so
+        without ``navigation`` each file needs its own guard, and with it the files are
+        still served directly until the process's first ``st.navigation`` call.
+        """
+        folder = main_script.parent / "pages"
+        if not self.once("pages_folder") or not pages_folder.page_files(folder):
+            return
+        if navigation:
+            log_event(
+                "pages_folder_beside_navigation",
+                level=logging.WARNING,
+                folder=str(folder),
+                detail="Streamlit serves the files of a folder named pages on their own, before and around "
+                "auth.navigation: rename it (README: Apps with a pages/ folder)",
+            )
+            return
+        open_pages = pages_folder.unguarded(folder)
+        if open_pages:
+            log_event(
+                "pages_unguarded",
+                level=logging.WARNING,
+                pages=",".join(f"pages/{path.name}" for path in open_pages),
+                detail="signed-out visitors can open these pages: call auth.require_login() at the top of "
+                "each, or rename the folder and use auth.navigation(auth.pages_folder(...)) "
+                "(README: Apps with a pages/ folder)",
+            )
 
 
 @dataclass(frozen=True)
@@ -189,10 +245,13 @@ def _quiet_run() -> bool:
 
 
 def current_user(ui: SignInUi, *, activity: bool = False) -> User | None:
+    require_routes(ui)
     return session_status(ui, activity=activity).user
 
 
 def require_login(ui: SignInUi, *, show_account: bool = True, activity: bool = True) -> User:
+    require_routes(ui)
+    _check_app_shape(ui, navigation=False)
     status = session_status(ui, activity=activity)
     if status.user is None:
         signed_out_view(ui, status)
@@ -237,32 +296,120 @@ def require_access(
     return user
 
 
-def navigation(ui: SignInUi, rules: PageRules, pages: Sequence[StreamlitPage]) -> StreamlitPage:
+#: what ``st.navigation`` accepts as a page: an ``st.Page``, or what ``st.Page`` is given
+PageLike = StreamlitPage | str | Path | Callable[[], None]
+#: ``st.navigation``'s ``pages``: a list, or a mapping of section labels to lists
+NavigationPages = Sequence[PageLike] | Mapping[str, Sequence[PageLike]]
+NavigationPosition = Literal["sidebar", "hidden", "top"]
+
+
+def sections_of(pages: NavigationPages) -> dict[str, list[StreamlitPage]]:
+    """``pages`` as ``st.navigation`` reads them: sections (``""`` for a plain list) of pages,
+    page-likes made into ``st.Page`` objects the way ``st.navigation`` does."""
+    if isinstance(pages, Mapping):
+        grouped: Mapping[str, Sequence[PageLike]] = pages
+    elif isinstance(pages, (str, Path)) or not isinstance(pages, Sequence):
+        raise TypeError("pages must be a list of pages, or a dict of section labels to lists of pages")
+    else:
+        grouped = {"": pages}
+    return {
+        section: [page if isinstance(page, StreamlitPage) else st.Page(page) for page in members]
+        for section, members in grouped.items()
+    }
+
+
+def navigation(
+    ui: SignInUi,
+    rules: PageRules,
+    pages: NavigationPages,
+    *,
+    position: NavigationPosition = "sidebar",
+    expanded: bool | int = False,
+) -> StreamlitPage:
+    """``st.navigation`` for the signed-in user, with the same arguments and meaning.
+
+    Signed out, every page's URL shows the signed-out view and the menu is hidden: after
+    sign-out or expiry the sidebar must not keep listing the protected pages. Signed in,
+    a page the rules refuse stays at its URL (answering with the refusal) but leaves the
+    menu, and a section left with no page to show leaves it too.
+    """
+    require_routes(ui)
+    _check_app_shape(ui, navigation=True)
+    sections = sections_of(pages)
     status = session_status(ui)
     if status.user is None:
-        # Every page's URL shows the signed-out view, and the menu is hidden: after sign-out
-        # or expiry the sidebar must not keep listing the protected pages.
+
         def signed_out() -> None:
             signed_out_view(ui, status)
 
-        return st.navigation(
-            [
-                st.Page(signed_out, title=page.title, default=True)
-                if not page.url_path
-                else st.Page(signed_out, title=page.title, url_path=page.url_path)
-                for page in pages
-            ],
-            position="hidden",
-        )
+        stand_ins = [
+            _stand_in(page, signed_out, visibility="visible")
+            for members in sections.values()
+            for page in members
+            if not page.is_external
+        ]
+        return st.navigation(stand_ins, position="hidden")
     user = status.user
     st.session_state[_PANEL_BY_NAVIGATION] = True
     with st.sidebar:
         account_panel(ui, user)
-    visible: list[StreamlitPage] = []
-    for page in pages:
-        rule = rules.rule_for(page)
-        visible.append(page if rule is None or rule.admits(user) else _refusal_page(page, rule))
-    return st.navigation(visible)
+    shown: dict[str, list[StreamlitPage]] = {}
+    refused: list[StreamlitPage] = []
+    for section, members in sections.items():
+        for page in members:
+            rule = None if page.is_external else rules.rule_for(page)
+            if rule is None or rule.admits(user):
+                shown.setdefault(section, []).append(page)
+            else:
+                refused.append(_refusal_page(page, rule))
+    if refused:
+        # Hidden pages take no room in the menu: they join the first section shown (or make
+        # up the only one), so a section with nothing left to show is not drawn at all.
+        first = next(iter(shown), next(iter(sections)))
+        shown[first] = shown.get(first, []) + refused
+    if list(shown) == [""]:
+        return st.navigation(shown[""], position=position, expanded=expanded)
+    return st.navigation(shown, position=position, expanded=expanded)
+
+
+def _check_app_shape(ui: SignInUi, *, navigation: bool) -> None:
+    ctx = get_script_run_ctx()
+    if ui.shape is not None and ctx is not None:
+        ui.shape.check_pages_folder(Path(ctx.main_script_path), navigation=navigation)
+
+
+def require_routes(ui: SignInUi) -> None:
+    """Stop with an error for the developer when this server does not serve the ``/auth/*``
+    routes: "Sign in" would go to Streamlit's own ``/auth/login``, which sends the browser
+    back to the app, and the user would click forever. Logged once per process."""
+    if ui.routes_served is None or ui.routes_served():
+        return
+    ctx = get_script_run_ctx()
+    started = Path(ctx.main_script_path).name if ctx is not None else "the page script"
+    fix = "start the launcher that builds st.App(..., routes=auth.routes) instead, usually: streamlit run app.py"
+    if ui.shape is None or ui.shape.once("routes_not_served"):
+        log_event("auth_routes_not_served", level=logging.ERROR, started=started, fix=fix)
+    st.title("Sign-in is not set up")
+    st.error(
+        f"This server runs {escape_markdown(started)} directly, so it does not serve the sign-in "
+        f"routes ({ui.base_path}/auth/login, …/auth/callback/…, …/auth/logout), so nobody can sign in. "
+        "Start the launcher that builds `st.App(..., routes=auth.routes)` instead, usually "
+        "`streamlit run app.py`.",
+        icon=":material/build:",
+    )
+    st.caption("This message is for the app's developer; the same is in the server's log.")
+    st.stop()
+
+
+def folder_pages(home: str | Path, folder: str) -> list[StreamlitPage]:
+    """``home`` (the default page) and the page files of ``folder`` (beside the entry
+    script) in Streamlit's own menu order: an app that had a ``pages/`` folder, as pages
+    for ``navigation``. The folder must not be named ``pages``: Streamlit would serve its
+    files on their own, around ``navigation``."""
+    ctx = get_script_run_ctx()
+    base = Path(ctx.main_script_path).parent if ctx is not None else Path.cwd()
+    files = pages_folder.page_files(base / folder)
+    return [st.Page(home, default=True), *(st.Page(f"{folder}/{path.name}") for path in files)]
 
 
 def refusal(rule: PageRule) -> None:
@@ -275,7 +422,16 @@ def _refusal_page(page: StreamlitPage, rule: PageRule) -> StreamlitPage:
     def refused() -> None:
         refusal(rule)
 
-    return st.Page(refused, title=page.title, url_path=page.url_path, visibility="hidden")
+    return _stand_in(page, refused, visibility="hidden")
+
+
+def _stand_in(
+    page: StreamlitPage, run: Callable[[], None], *, visibility: Literal["visible", "hidden"]
+) -> StreamlitPage:
+    """A page that answers at ``page``'s URL (and is the default when it is) with ``run``."""
+    if not page.url_path:  # the default page: its URL is the app's root
+        return st.Page(run, title=page.title, icon=page.icon or None, default=True)
+    return st.Page(run, title=page.title, icon=page.icon or None, url_path=page.url_path, visibility=visibility)
 
 
 def current_path(base_path: str) -> str:

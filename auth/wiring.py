@@ -116,6 +116,8 @@ class Auth:
             stay_signed_in=self._stay_signed_in if self.sessions.stateful else None,
             confirms_sign_out=self.sessions.confirms_sign_out,
             logout_everywhere_url=f"{logout_url}?everywhere=1" if self.sessions.stateful else None,
+            routes_served=lambda: self.http.served,
+            shape=ui.AppShape(),
         )
 
     def _check_session(self, value: str | None, activity: bool) -> SessionStatus:
@@ -218,10 +220,34 @@ class Auth:
         (both, when both are given); returns the page, for ``navigation``."""
         return self.page_rules.restrict(page, ui.PageRule(roles=tuple(roles), groups=tuple(groups)))
 
-    def navigation(self, pages: Sequence[StreamlitPage]) -> StreamlitPage:
-        """``st.navigation`` for the signed-in user: pages they may not open are hidden
-        from the menu and answer with a refusal when opened by URL."""
-        return ui.navigation(self.ui, self.page_rules, pages)
+    def navigation(
+        self,
+        pages: ui.NavigationPages,
+        *,
+        position: ui.NavigationPosition = "sidebar",
+        expanded: bool | int = False,
+    ) -> StreamlitPage:
+        """``st.navigation`` for the signed-in user, taking what it takes: a list of pages
+        (``st.Page`` objects, or the files and functions ``st.Page`` is given) or a dict of
+        section labels to lists, ``position`` (``"sidebar"``, ``"top"``, ``"hidden"``) and
+        ``expanded``. Pages the user may not open (``restrict``) are hidden from the menu,
+        sections left empty with them, and such a page opened by URL answers with a refusal.
+        Signed out, every page shows the login view and the menu is hidden."""
+        return ui.navigation(self.ui, self.page_rules, pages, position=position, expanded=expanded)
+
+    def pages_folder(self, home: str | Path, folder: str) -> list[StreamlitPage]:
+        """The pages of an app that had a ``pages/`` folder, for ``navigation``: ``home``
+        first (the default page: what the entry script showed), then ``folder``'s files in
+        the order Streamlit's own menu showed them. Rename the folder first (Streamlit
+        serves the files of any folder named ``pages`` on their own): with
+        ``auth.navigation(auth.pages_folder("home.py", "app_pages")).run()`` as the entry
+        script, every page is behind sign-in."""
+        if Path(folder).name == "pages":
+            raise ValueError(
+                "rename the pages folder (e.g. to app_pages): Streamlit serves the files of a folder "
+                "named pages on their own, without sign-in"
+            )
+        return ui.folder_pages(home, folder)
 
     def access_token(self, *, min_validity: float = DEFAULT_MIN_VALIDITY) -> AccessToken:
         """An access token for calling APIs as the signed-in user, with at least

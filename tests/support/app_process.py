@@ -84,10 +84,18 @@ class AppProcess:
     """``streamlit run app.py`` with the given environment, ignoring any developer ``.env``."""
 
     def __init__(
-        self, env: Mapping[str, str], *, port: int | None = None, base_path: str = "", pin_port: bool = True
+        self,
+        env: Mapping[str, str],
+        *,
+        port: int | None = None,
+        base_path: str = "",
+        pin_port: bool = True,
+        script: Path | None = None,
     ) -> None:
         """``pin_port=False`` leaves the port to Streamlit (8501, or the next free one);
-        ``port`` is then read from its "Local URL" line once it has started."""
+        ``port`` is then read from its "Local URL" line once it has started. ``script`` runs
+        another app than the demo (one of ``tests/apps``), from its own directory."""
+        self.script = script or ROOT / "app.py"
         self.port = port or free_port()
         self.pin_port = pin_port
         self.base_path = base_path
@@ -108,7 +116,7 @@ class AppProcess:
         return Path(self._store_dir.name) / "sessions.db"
 
     def command(self) -> list[str]:
-        command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), *streamlit_options(self.port)]
+        command = [sys.executable, "-m", "streamlit", "run", str(self.script), *streamlit_options(self.port)]
         if self.base_path:
             command += ["--server.baseUrlPath", self.base_path.strip("/")]
         if not self.pin_port:
@@ -127,7 +135,7 @@ class AppProcess:
     def start(self, timeout: float = 60) -> AppProcess:
         self._process = subprocess.Popen(
             self.command(),
-            cwd=ROOT,
+            cwd=self.script.parent,
             env=self.environment(),
             stdout=self._log,
             stderr=subprocess.STDOUT,

@@ -15,7 +15,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "auth"
 
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"secret", "errors", "events", "html_pages", "redirects", "app_id"}),
+    frozenset({"secret", "errors", "events", "html_pages", "redirects", "app_id", "pages_folder"}),
     # auth/stores/: the interface, then its backends, then the factory. They import only the
     # first layer (errors, secret, ...) and each other, so every layer after them may use a store.
     frozenset({"stores.base", "stores.__init__"}),
@@ -38,7 +38,7 @@ SAME_LAYER = {
     ("__init__", "wiring"),
     ("__main__", "doctor"),
 }
-UI_MAY_IMPORT = {"access", "identity", "redirects"}
+UI_MAY_IMPORT = {"access", "identity", "redirects", "events", "pages_folder"}
 STREAMLIT_USERS = {"ui", "wiring", "address", "__main__"}
 
 

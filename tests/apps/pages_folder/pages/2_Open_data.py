@@ -1,0 +1,4 @@
+import streamlit as st
+
+st.title("Open data")
+st.write("This page forgot its guard.")

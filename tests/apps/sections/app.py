@@ -1,0 +1,6 @@
+import streamlit as st
+
+from auth import Auth
+
+auth = Auth.from_environment_or_exit()
+app = st.App("main.py", routes=auth.routes)
