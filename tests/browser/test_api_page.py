@@ -26,8 +26,8 @@ from playwright.sync_api import BrowserContext, Locator, Page, expect
 
 from auth.errors import RefreshUnavailable
 from auth.ui import ENDED_MESSAGES
+from devprovider import LocalProvider, ProviderUser
 from tests.support.app_process import AppProcess
-from tests.support.provider import LocalProvider, ProviderUser
 
 CLIENT_ID = "api-page-browser-tests"
 CLIENT_SECRET = "api-page-browser-secret-" + secrets.token_urlsafe(16)

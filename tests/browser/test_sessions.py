@@ -18,9 +18,9 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from auth.ui import ENDED_MESSAGES
+from devprovider import LocalProvider, ProviderUser
 from tests.browser.steps import session_cookie
 from tests.support.app_process import AppProcess
-from tests.support.provider import LocalProvider, ProviderUser
 from tests.support.redis_server import RedisServer
 
 CLIENT_ID = "session-browser-tests"

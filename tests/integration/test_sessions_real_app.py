@@ -12,11 +12,11 @@ import requests
 from auth.app_id import derive_app_id
 from auth.stores.base import SessionRecord
 from auth.stores.sqlite import SqliteStore
+from devprovider import LocalProvider
 from tests.integration.conftest import COOKIE_NAME, Stack, local_env
 from tests.support.app_process import AppProcess, wait_until
 from tests.support.cookies import app_session_cookie
 from tests.support.http_flow import callback_from_local, sign_out, start_login
-from tests.support.provider import LocalProvider
 from tests.support.redis_server import RedisServer
 
 

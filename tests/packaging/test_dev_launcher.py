@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from auth import dev
+from devprovider import LocalProvider, ProviderUser
 from tests.packaging.outside_app import (
     SESSION_COOKIE,
     ServedApp,
@@ -24,7 +25,6 @@ from tests.packaging.outside_app import (
     write_minimal_app,
 )
 from tests.support.app_process import free_port, streamlit_options
-from tests.support.provider import LocalProvider, ProviderUser
 
 
 def test_without_an_app_script_it_says_how_to_pass_one(

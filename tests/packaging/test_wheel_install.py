@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from devprovider import LocalProvider, ProviderUser
 from tests.packaging.outside_app import (
     SESSION_COOKIE,
     ServedApp,
@@ -32,7 +33,6 @@ from tests.packaging.outside_app import (
     write_minimal_app,
 )
 from tests.support.app_process import free_port, streamlit_options
-from tests.support.provider import LocalProvider, ProviderUser
 
 # Building and installing takes a while on a cold pip cache; -m "not packaging" skips it.
 pytestmark = [pytest.mark.packaging, pytest.mark.timeout(600)]

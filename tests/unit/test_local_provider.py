@@ -25,7 +25,7 @@ from joserfc import jwt
 from joserfc.errors import BadSignatureError, InvalidKeyIdError
 from joserfc.jwk import KeySet, RSAKey
 
-from tests.support.provider import (
+from devprovider import (
     BACKCHANNEL_LOGOUT_EVENT,
     PROVIDER_SESSION_COOKIE,
     LocalProvider,

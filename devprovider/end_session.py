@@ -88,7 +88,8 @@ class EndSessionEndpoint:
         presented long after the ID token's short life.
         """
         try:
-            claims = jwt.decode(hint, KeySet.import_key_set(self._provider.jwks()), algorithms=["RS256"]).claims
+            published = KeySet.import_key_set(self._provider.jwks())  # type: ignore[arg-type]
+            claims = jwt.decode(hint, published, algorithms=["RS256"]).claims
         except (JoseError, ValueError):
             return html_page("Invalid request", "id_token_hint is not an ID token signed by this provider.", status=400)
         audience = claims.get("aud")
