@@ -76,7 +76,7 @@ class EndSessionEndpoint:
         if target:
             response: Response = redirect(target, state=params.get("state"))
         else:
-            response = html_page("Signed out", "You are signed out of Local Provider.")
+            response = html_page("Signed out", "Your session at this provider has ended.")
         response.delete_cookie(PROVIDER_SESSION_COOKIE, path="/", httponly=True, samesite="lax")
         return response
 
