@@ -99,6 +99,11 @@ def main(argv: Sequence[str]) -> int:
     except UsageError as error:
         print(f"devprovider: {error}", file=sys.stderr)
         return 2
+    try:
+        provider.start(port=args.port)
+    except OSError as error:
+        print(f"devprovider: cannot listen on 127.0.0.1:{args.port} ({error.strerror})", file=sys.stderr)
+        return 1
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -106,11 +111,6 @@ def main(argv: Sequence[str]) -> int:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    try:
-        provider.start(port=args.port)
-    except OSError as error:
-        print(f"devprovider: cannot listen on 127.0.0.1:{args.port} ({error.strerror})", file=sys.stderr)
-        return 1
     print(f"devprovider: serving {provider.issuer} (sessions: {provider.issuer}/)", flush=True)
     try:
         stop.wait()
