@@ -23,6 +23,7 @@ logout, but a real sign-in and logout.
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import signal
@@ -49,18 +50,40 @@ USAGE = "usage: python -m auth.dev [APP_SCRIPT] [streamlit run options]"
 DEFAULT_PROVIDER_PORT = 9400
 DEFAULT_APP_PORT = 8501
 DEV_LABEL = "the development provider"
+#: The development provider's mark (a key on the red of its pages), for the app's sign-in button.
+DEV_ICON = "data:image/svg+xml;base64," + base64.b64encode(
+    b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><rect width="24" height="24" rx="6" fill="#ff4b4b"/>'
+    b'<g fill="none" stroke="#fff" stroke-width="2.4" stroke-linecap="round" stroke-linejoin="round" '
+    b'transform="translate(3.5 3.5) scale(.7)"><circle cx="8" cy="15" r="4"/><path d="M10.8 12.2 20 3"/>'
+    b'<path d="m16 7 3 3"/><path d="m18.5 4.5 2 2"/></g></svg>'
+).decode("ascii")
 
 
 def free_port(preferred: int) -> int:
     """``preferred`` if nothing listens there, else any free port on 127.0.0.1."""
     for port in (preferred, 0):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return int(sock.getsockname()[1])
+        if _bindable(port):
+            return port if port else _any_free_port()
     raise OSError("no free port on 127.0.0.1")
+
+
+def _bindable(port: int) -> bool:
+    """Whether a server could listen on ``port`` now. Servers (uvicorn, Streamlit's, the
+    development provider) set SO_REUSEADDR, so connections of a server that just stopped,
+    still in TIME_WAIT, do not keep them off the port: nor may they keep this probe off."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _any_free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def provider_environment(port: int, client_secret: str) -> dict[str, str]:
@@ -71,6 +94,7 @@ def provider_environment(port: int, client_secret: str) -> dict[str, str]:
         "AUTH_DEV_CLIENT_ID": DEV_CLIENT_ID,
         "AUTH_DEV_CLIENT_SECRET": client_secret,
         "AUTH_DEV_LABEL": DEV_LABEL,
+        "AUTH_DEV_ICON": DEV_ICON,
         "AUTH_COOKIE_SECRET": secrets.token_urlsafe(32),
     }
 
@@ -88,11 +112,7 @@ def app_port(argv: list[str]) -> int | None:
 def first_free_port(start: int, attempts: int = 20) -> int:
     """The first port from ``start`` on that nothing listens on (as Streamlit would pick)."""
     for port in range(start, start + attempts):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
+        if _bindable(port):
             return port
     raise OSError(f"no free port in {start}-{start + attempts - 1}")
 

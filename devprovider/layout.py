@@ -77,6 +77,9 @@ dl.about dd{margin:0;overflow-wrap:anywhere;font-family:ui-monospace,SFMono-Regu
 footer{margin-top:1.25rem;text-align:center;font-size:.85rem;color:var(--muted)}
 footer a,.card a{color:var(--accent-dark)}
 h2{font-size:1rem;margin:1.75rem 0 .6rem}
+.card>.lead:last-child{margin-bottom:0}
+@media (max-width:480px){main{margin-top:1.5rem;padding:0 .75rem}.card{padding:1.25rem}.account{padding:.9rem}
+.brand{flex-wrap:wrap}.pill{margin-left:0}}
 .sr{position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%);white-space:nowrap}
 """
 

@@ -78,6 +78,25 @@ def test_ports_already_listened_on_are_skipped() -> None:
         assert port < dev.first_free_port(port) < port + 20
 
 
+def test_a_port_left_in_time_wait_by_the_last_run_counts_as_free() -> None:
+    """Restarting the demo at once: connections of the last provider on 9400 linger in
+    TIME_WAIT, which the provider's own socket (SO_REUSEADDR) binds over. The launcher's probe
+    used to count the port as taken and move the provider to a random one."""
+    with socket.socket() as listener:
+        # As servers do (Linux lets a port be bound over TIME_WAIT when both sockets say so).
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        served, _ = listener.accept()
+        served.close()  # the server's side closes first: TIME_WAIT on its port
+        client.close()
+
+    assert dev.free_port(port) == port
+    assert dev.first_free_port(port) == port
+
+
 def test_unconfigured_it_runs_app_py_of_the_working_directory_against_the_dev_provider(tmp_path: Path) -> None:
     """From a source checkout (this editable install) the provider is the repository's
     devprovider, even for an app elsewhere: its sign-in page, and RFC 9207 ``iss``."""
