@@ -20,7 +20,7 @@ from starlette.responses import RedirectResponse, Response
 from .layout import message_page
 from .logout import send_backchannel_logouts
 from .pages import Account, SessionRow, sessions_page
-from .protocol import CONSOLE_PATH, DISCOVERY_PATH, END_CONSOLE_SESSION_PATH, PROVIDER_SESSION_COOKIE
+from .protocol import CONSOLE_PATH, END_CONSOLE_SESSION_PATH, PROVIDER_SESSION_COOKIE
 
 if TYPE_CHECKING:
     from .local_provider import LocalProvider
@@ -72,7 +72,7 @@ class ConsoleEndpoints:
         ``Origin`` with a form post, which must then be one of this provider's origins."""
         if request.headers.get("sec-fetch-site") == "same-origin":
             return True
-        own = {_origin(self._provider.issuer), _origin(self._provider.backchannel_base + DISCOVERY_PATH)}
+        own = {_origin(self._provider.issuer), _origin(self._provider.backchannel_base)}
         return request.headers.get("origin") in own
 
 

@@ -109,7 +109,9 @@ def document(title: str, card: str, *, footer: str = "", status: int = 200) -> H
         '<span class="pill">Development only</span></div>'
         f"{card}</div>{footer}</main></body></html>"
     )
-    return HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)
+    # "replace": a claim may hold what provider JSON can but UTF-8 cannot (a lone surrogate,
+    # see responses.AsciiJSON); the page shows a replacement character instead of failing.
+    return HTMLResponse(body.encode("utf-8", "replace"), status_code=status, headers=SECURITY_HEADERS)
 
 
 def message_page(title: str, message: str, *, status: int = 200, link: tuple[str, str] | None = None) -> HTMLResponse:

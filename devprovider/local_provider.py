@@ -132,9 +132,12 @@ class LocalProvider:
     records every token request, refreshes included.
 
     Sign-in: ``login_hint`` naming a user (its ``sub``, ``preferred_username`` or ``email``)
-    approves at once; otherwise the authorize page offers one button per user (value =
-    ``sub``, label = ``preferred_username``, else ``email``, else ``sub``). ID tokens are only
-    issued when the scope contains ``openid``; they carry ``at_hash`` like real providers'.
+    approves at once; otherwise the authorize page ("Choose an account") offers one card per
+    user, a submit button ``name="user"`` (value = ``sub``, accessible name =
+    ``preferred_username``, else ``email``, else ``sub``). ID tokens are only issued when the
+    scope contains ``openid``; they carry ``at_hash`` like real providers'. The issuer's root
+    is the sessions page for people (``console``): live sessions, each with a "Sign out" that
+    ends it as ``end_provider_sessions()`` does, back-channel logout included.
 
     Sessions: every approval opens a provider session (its ``sid`` goes into the tokens) or,
     when the browser's live session is the same user's, renews it. With ``sso`` the browser

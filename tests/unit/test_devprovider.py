@@ -114,3 +114,24 @@ def test_the_sign_in_page_escapes_claims_and_marks_the_browsers_account() -> Non
     assert first.headers["content-security-policy"].startswith("default-src 'none'")
     assert "Signed in here" not in first.text
     assert '<span class="here" id="account-0-here">Signed in here</span>' in again.text
+
+
+def test_a_claim_utf8_cannot_encode_shows_as_a_replacement_not_a_500() -> None:
+    """Provider JSON can carry a lone surrogate (the suite's unencodable-claims tests give a
+    user one); the cards show it too, so the page must still be sent."""
+    odd = ProviderUser(sub="odd", claims={"name": "Od\udc80d", "preferred_username": "odd"})
+    with LocalProvider(users=[odd], client_id="app", client_secret="s3cret") as provider:
+        page = requests.get(
+            provider.authorization_endpoint,
+            params={
+                "client_id": "app",
+                "redirect_uri": f"{APP}/auth/callback/dev",
+                "response_type": "code",
+                "code_challenge": create_s256_code_challenge(secrets.token_urlsafe(48)),
+                "code_challenge_method": "S256",
+            },
+            timeout=5,
+        )
+
+    assert page.status_code == 200
+    assert "Od?d" in page.text
