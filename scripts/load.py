@@ -5,7 +5,7 @@ Run from the repository root::
     .venv/bin/python scripts/load.py [--logins 50] [--stalled 60] [--samples 20]
 
 Everything runs on this machine and talks only to 127.0.0.1 / localhost: a
-``LocalProvider`` (tests/support/provider/) in a thread, the real demo app
+``LocalProvider`` (devprovider/) in a thread, the real demo app
 (``streamlit run app.py``, tests/support/app_process.py) as a subprocess, and
 Debian's headless Chromium driven by Playwright (never ``playwright install``).
 
@@ -53,10 +53,10 @@ import streamlit  # noqa: E402
 from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
 
 from auth.bench import machine_speed_us  # noqa: E402
+from devprovider import LocalProvider, ProviderUser  # noqa: E402
 from tests.support.app_process import AppProcess, wait_until  # noqa: E402
 from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from tests.support.http_flow import start_login  # noqa: E402
-from tests.support.provider import LocalProvider, ProviderUser  # noqa: E402
 
 CLIENT_ID = "load-test"
 MAX_BURSTS = 8  # bounds scenario A: at most this many bursts of --logins

@@ -29,8 +29,8 @@ echo "Keycloak for tests/keycloak: $(bash scripts/keycloak.sh --fetch --install-
 
 # Gates before the tests: lint, formatting and strict types (settings in pyproject.toml).
 echo "ruff check, ruff format --check, mypy:"
-"$VENV/bin/python" -m ruff check --quiet auth tests scripts app.py demo
-"$VENV/bin/python" -m ruff format --check --quiet auth tests scripts app.py demo
+"$VENV/bin/python" -m ruff check --quiet auth devprovider tests scripts app.py demo
+"$VENV/bin/python" -m ruff format --check --quiet auth devprovider tests scripts app.py demo
 "$VENV/bin/python" -m mypy
 echo
 

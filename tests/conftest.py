@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from devprovider import ISSUED_SECRETS
 from tests.support.app_process import APP_OUTPUTS
-from tests.support.provider import ISSUED_SECRETS
 
 # Candidate secrets in a log: long runs of the characters codes, JWTs and secrets are made of.
 _SECRET_LIKE = re.compile(r"[A-Za-z0-9_\-.+/=~:]{16,}")

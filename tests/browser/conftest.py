@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
+from devprovider import LocalProvider, ProviderUser
 from tests.support.app_process import AppProcess, MockProviderProcess
 from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
-from tests.support.provider import LocalProvider, ProviderUser
 
 SHORT_TIMEOUT_SECONDS = 8
 

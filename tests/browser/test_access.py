@@ -48,7 +48,7 @@ def test_non_admin_does_not_see_the_admin_page_and_is_refused_by_url(app: AppPro
 def test_account_of_a_disallowed_domain_is_refused_without_a_cookie(app: AppProcess, page: Page) -> None:
     page.goto(app.url + "/")
     page.get_by_role("link", name="Sign in with Other provider").click()
-    expect(page.get_by_role("heading", name="Sign in to Local Provider")).to_be_visible()
+    expect(page.get_by_role("heading", name="Choose an account")).to_be_visible()
     page.get_by_role("button", name="carol@other.example").click()
 
     expect(page.get_by_role("heading", name="Your account is not allowed here")).to_be_visible()

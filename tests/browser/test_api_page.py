@@ -26,14 +26,14 @@ from playwright.sync_api import BrowserContext, Locator, Page, expect
 
 from auth.errors import RefreshUnavailable
 from auth.ui import ENDED_MESSAGES
+from devprovider import LocalProvider, ProviderUser
 from tests.support.app_process import AppProcess
-from tests.support.provider import LocalProvider, ProviderUser
 
 CLIENT_ID = "api-page-browser-tests"
 CLIENT_SECRET = "api-page-browser-secret-" + secrets.token_urlsafe(16)
 COOKIE_SECRET = secrets.token_urlsafe(32)
 LABEL = "Local provider"
-PROVIDER_FORM_TITLE = "Sign in to Local Provider"
+PROVIDER_FORM_TITLE = "Choose an account"
 NAME = "Alice Admin"
 
 #: the access tokens' lifetime: fresh for 6 s, then refreshed on the next call
@@ -144,7 +144,7 @@ def api_app(local_provider: LocalProvider) -> Iterator[AppProcess]:
 
 
 def login_view(page: Page) -> Locator:
-    """The app's login page (not the provider's "Sign in to Local Provider")."""
+    """The app's login page (not the provider's "Choose an account")."""
     return page.get_by_role("heading", name="Sign in", exact=True)
 
 

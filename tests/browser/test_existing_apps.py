@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from devprovider import LocalProvider, ProviderUser
 from tests.support.app_process import ROOT, AppProcess, wait_until
-from tests.support.provider import LocalProvider, ProviderUser
 
 APPS = ROOT / "tests" / "apps"
 CLIENT_ID = "existing-apps"

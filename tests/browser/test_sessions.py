@@ -18,15 +18,15 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from auth.ui import ENDED_MESSAGES
+from devprovider import LocalProvider, ProviderUser
 from tests.browser.steps import session_cookie
 from tests.support.app_process import AppProcess
-from tests.support.provider import LocalProvider, ProviderUser
 from tests.support.redis_server import RedisServer
 
 CLIENT_ID = "session-browser-tests"
 CLIENT_SECRET = "session-browser-secret"
 LABEL = "Local provider"
-PROVIDER_FORM_TITLE = "Sign in to Local Provider"
+PROVIDER_FORM_TITLE = "Choose an account"
 SIGNED_OUT = "You have signed out."
 UNAVAILABLE_TITLE = "Sign-in is temporarily unavailable"
 # The app's pages as the sidebar lists them while signed in.
@@ -140,7 +140,7 @@ def other_context(chromium: Browser) -> Iterator[BrowserContext]:
 
 
 def login_view(page: Page):
-    """The app's login page (not the provider's "Sign in to Local Provider")."""
+    """The app's login page (not the provider's "Choose an account")."""
     return page.get_by_role("heading", name="Sign in", exact=True)
 
 

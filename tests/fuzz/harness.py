@@ -97,7 +97,7 @@ with warnings.catch_warnings():
 from joserfc.jwk import OctKey, RSAKey
 
 from auth import Auth, User, load_settings
-from tests.support.provider import LocalProvider, ProviderUser, generate_signing_key
+from devprovider import LocalProvider, ProviderUser, generate_signing_key
 
 # The cookies' wire format, written out rather than imported: the harness forges cookies
 # from what the app sends, and ``FuzzStack.prepare`` checks these still match it.

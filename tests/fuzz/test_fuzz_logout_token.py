@@ -30,9 +30,9 @@ from auth.logout_token import BACKCHANNEL_LOGOUT_EVENT, InvalidLogoutToken, Logo
 from auth.oidc import ProviderClient
 from auth.presets import ProviderSettings
 from auth.secret import Secret
+from devprovider import LocalProvider, ProviderUser
 from tests.fuzz import harness
 from tests.support.clock import T0
-from tests.support.provider import LocalProvider, ProviderUser
 
 pytestmark = [
     pytest.mark.timeout(max(120, harness.examples_per_test())),

@@ -12,9 +12,9 @@ import pytest
 import requests
 
 from auth.session_cookie import SessionCookie
+from devprovider import LocalProvider, ProviderUser
 from tests.support.app_process import AppProcess, MockProviderProcess
 from tests.support.cookies import app_session_cookie
-from tests.support.provider import LocalProvider, ProviderUser
 
 COOKIE_NAME = "it_session"
 LOCAL_CLIENT_ID = "it-app"

@@ -27,11 +27,11 @@ from auth.stores.memory import MemoryStore
 from auth.stores.redis import RedisStore
 from auth.throttle import FAILED_FETCH_MEMORY
 from auth.vault import StoredTokens
+from devprovider import LocalProvider, ProviderUser
 from tests.support.app_process import wait_until
 from tests.support.clock import Clock
 from tests.support.flaky_store import FlakyStore
 from tests.support.inprocess import build_auth, client_for, path_and_query, sign_out
-from tests.support.provider import LocalProvider, ProviderUser
 from tests.support.redis_server import RedisServer
 
 COOKIE = "streamlit_auth"

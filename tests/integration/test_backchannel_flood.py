@@ -21,10 +21,10 @@ from starlette.testclient import TestClient
 from auth import Auth
 from auth.oidc import METADATA_TTL
 from auth.routes import BACKCHANNEL_REFUSALS_PER_MINUTE
+from devprovider import LocalProvider, ProviderUser, generate_signing_key
 from tests.support.app_process import wait_until
 from tests.support.clock import Clock
 from tests.support.inprocess import build_auth, client_for, path_and_query
-from tests.support.provider import LocalProvider, ProviderUser, generate_signing_key
 
 BACKCHANNEL = "/auth/backchannel-logout"
 FLOOD = 50

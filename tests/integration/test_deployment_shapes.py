@@ -9,10 +9,10 @@ import pytest
 import requests
 
 from auth.throttle import FAILED_FETCH_MEMORY
+from devprovider import LocalProvider, ProviderUser
 from tests.support.app_process import AppProcess, free_port, wait_until
 from tests.support.cookies import app_session_cookie
 from tests.support.http_flow import callback_from_local, same_origin_callback, start_login
-from tests.support.provider import LocalProvider, ProviderUser
 
 CLIENT_ID = "shapes-app"
 CLIENT_SECRET = "shapes-secret"

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from auth.doctor import run_doctor
+from devprovider import LocalProvider, keycloak_users
 from tests.support.app_process import ROOT, free_port
-from tests.support.provider import LocalProvider, keycloak_users
 
 CLIENT_ID = "doctor-app"
 CLIENT_SECRET = "doctor-secret"

@@ -9,8 +9,8 @@ import pytest
 import requests
 
 from auth.transaction import MAX_OPEN_TRANSACTIONS
+from devprovider import LocalProvider
 from tests.support.inprocess import build_auth, client_for, path_and_query, query, session_cookies
-from tests.support.provider import LocalProvider
 
 
 def test_login_on_another_host_first_moves_to_the_public_host(provider: LocalProvider) -> None:

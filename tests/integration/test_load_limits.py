@@ -13,10 +13,10 @@ import requests
 
 from auth.errors import ProviderBusy, TooManyAttempts
 from auth.throttle import MAX_TRACKED_ADDRESSES, AddressRateLimit, ProviderCapacity
+from devprovider import LocalProvider
 from tests.support.app_process import wait_until
 from tests.support.clock import Clock
 from tests.support.inprocess import build_auth, client_for, path_and_query
-from tests.support.provider import LocalProvider
 
 
 def test_full_capacity_answers_busy_at_once_instead_of_queueing(provider: LocalProvider) -> None:

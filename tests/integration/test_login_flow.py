@@ -239,7 +239,7 @@ def test_id_token_for_another_client_is_refused(stack: Stack, browser: requests.
 
 
 def test_id_token_signed_by_unknown_key_is_refused(stack: Stack, browser: requests.Session) -> None:
-    from tests.support.provider import generate_signing_key
+    from devprovider import generate_signing_key
 
     stack.local.sign_with = generate_signing_key()  # its own kid: not in the JWKS even after a refetch
     callback = callback_from_local(browser, stack.app.url)

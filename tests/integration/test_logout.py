@@ -18,10 +18,10 @@ from starlette.testclient import TestClient
 
 from auth import Auth
 from auth.sessions import PING_REUSE_SECONDS
+from devprovider import LocalProvider, ProviderUser
 from tests.support.flaky_store import FlakyStore
 from tests.support.http_flow import SIGN_OUT_BUTTON
 from tests.support.inprocess import PUBLIC_URL, build_auth, client_for, path_and_query, query, sign_out
-from tests.support.provider import LocalProvider, ProviderUser
 
 COOKIE = "streamlit_auth"
 BACKCHANNEL = "/auth/backchannel-logout"
@@ -363,7 +363,7 @@ def test_invalid_logout_tokens_are_400_json_and_end_nothing(
 
 
 def test_logout_token_signed_by_another_key_is_refused(auth: Auth, client: TestClient, idp: LocalProvider) -> None:
-    from tests.support.provider import generate_signing_key
+    from devprovider import generate_signing_key
 
     value = sign_in(client)
     response = post_token(client, idp.logout_token(sub="alice", key=generate_signing_key("stranger")))
@@ -409,7 +409,7 @@ def test_made_up_key_ids_cost_the_provider_at_most_one_key_fetch(
     auth: Auth, client: TestClient, idp: LocalProvider
 ) -> None:
     """Anyone can POST a logout token; a new ``kid`` each time must not become a JWKS request each."""
-    from tests.support.provider import generate_signing_key
+    from devprovider import generate_signing_key
 
     sign_in(client)  # the app has the provider's keys now
     hits = idp.jwks_hits

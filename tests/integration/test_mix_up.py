@@ -18,8 +18,8 @@ import pytest
 import requests
 
 from auth import Auth
+from devprovider import LocalProvider, ProviderUser
 from tests.support.inprocess import PUBLIC_URL, build_auth, client_for, path_and_query, query, session_cookies
-from tests.support.provider import LocalProvider, ProviderUser
 
 ALICE = ProviderUser(sub="alice", claims={"email": "alice@example.com", "email_verified": True, "roles": ["admin"]})
 

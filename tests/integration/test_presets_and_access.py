@@ -16,10 +16,10 @@ import pytest
 import requests
 
 from auth.identity import User
+from devprovider import LocalProvider, ProviderUser, google_users, keycloak_users
 from tests.support.app_process import AppProcess
 from tests.support.cookies import app_session_cookie
 from tests.support.http_flow import query, start_login
-from tests.support.provider import LocalProvider, ProviderUser, google_users, keycloak_users
 
 GOOGLE_CLIENT = "google-client.apps.googleusercontent.example"
 KEYCLOAK_CLIENT = "streamlit-app"

@@ -14,8 +14,8 @@ import requests
 from auth import Auth
 from auth.errors import ProviderMisconfigured
 from auth.oidc import ProviderClient
+from devprovider import METADATA_URL, LocalProvider
 from tests.support.inprocess import build_auth, client_for, path_and_query, session_cookies
-from tests.support.provider import METADATA_URL, LocalProvider
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
+from devprovider import LocalProvider
 from tests.support.app_process import AppProcess, wait_until
 from tests.support.http_flow import query
-from tests.support.provider import LocalProvider
 
 STALLED_CALLBACKS = 60
 

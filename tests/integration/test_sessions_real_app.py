@@ -10,11 +10,11 @@ import pytest
 import requests
 
 from auth.stores.base import SessionRecord
+from devprovider import LocalProvider
 from tests.integration.conftest import COOKIE_NAME, Stack, local_env
 from tests.support.app_process import AppProcess, wait_until
 from tests.support.cookies import app_session_cookie, app_sqlite_store
 from tests.support.http_flow import callback_from_local, sign_out, start_login
-from tests.support.provider import LocalProvider
 from tests.support.redis_server import RedisServer
 
 

@@ -24,9 +24,9 @@ from starlette.testclient import TestClient
 
 from auth import Auth
 from auth.stores.sqlite import SqliteStore
+from devprovider import LocalProvider, ProviderUser
 from tests.support.clock import Clock
 from tests.support.inprocess import PUBLIC_URL, build_auth, client_for, path_and_query
-from tests.support.provider import LocalProvider, ProviderUser
 
 BROKEN = "\udc80"
 ALICE = ProviderUser(

@@ -125,13 +125,26 @@ class ServedApp:
         return self
 
     def stop(self) -> None:
-        """SIGTERM to the whole group, as the other app tests do (coverage saves on it)."""
+        """SIGTERM to the whole group, as the other app tests do (coverage saves on it);
+        then SIGKILL to whatever is left of the group after its leader has exited (what a
+        launcher that failed to stop its children would leave behind)."""
         stop_process_group(self._process)
+        if self._process is not None:
+            try:
+                os.killpg(self._process.pid, signal.SIGKILL)
+            except ProcessLookupError:  # the whole group has exited: the usual case
+                pass
 
     def interrupt(self, timeout: float = 30) -> int:
         """Ctrl+C in a terminal: SIGINT to the whole foreground group; the exit status."""
         assert self._process is not None and self._process.poll() is None, "not running"
         os.killpg(self._process.pid, signal.SIGINT)
+        return self._process.wait(timeout=timeout)
+
+    def terminate_launcher(self, timeout: float = 30) -> int:
+        """SIGTERM to the launched process alone, not its group; its exit status."""
+        assert self._process is not None and self._process.poll() is None, "not running"
+        self._process.terminate()
         return self._process.wait(timeout=timeout)
 
     def __enter__(self) -> ServedApp:

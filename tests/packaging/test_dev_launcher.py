@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from auth import dev
+from devprovider import LocalProvider, ProviderUser
 from tests.packaging.outside_app import (
     SESSION_COOKIE,
     ServedApp,
@@ -24,7 +25,6 @@ from tests.packaging.outside_app import (
     write_minimal_app,
 )
 from tests.support.app_process import free_port, streamlit_options
-from tests.support.provider import LocalProvider, ProviderUser
 
 
 def test_without_an_app_script_it_says_how_to_pass_one(
@@ -78,7 +78,28 @@ def test_ports_already_listened_on_are_skipped() -> None:
         assert port < dev.first_free_port(port) < port + 20
 
 
+def test_a_port_left_in_time_wait_by_the_last_run_counts_as_free() -> None:
+    """Restarting the demo at once: connections of the last provider on 9400 linger in
+    TIME_WAIT, which the provider's own socket (SO_REUSEADDR) binds over. The launcher's probe
+    used to count the port as taken and move the provider to a random one."""
+    with socket.socket() as listener:
+        # As servers do (Linux lets a port be bound over TIME_WAIT when both sockets say so).
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        served, _ = listener.accept()
+        served.close()  # the server's side closes first: TIME_WAIT on its port
+        client.close()
+
+    assert dev.free_port(port) == port
+    assert dev.first_free_port(port) == port
+
+
 def test_unconfigured_it_runs_app_py_of_the_working_directory_against_the_dev_provider(tmp_path: Path) -> None:
+    """From a source checkout (this editable install) the provider is the repository's
+    devprovider, even for an app elsewhere: its sign-in page, and RFC 9207 ``iss``."""
     write_minimal_app(tmp_path)
     port = free_port()
     command = [sys.executable, "-m", "auth.dev", *streamlit_options(port)]
@@ -91,21 +112,48 @@ def test_unconfigured_it_runs_app_py_of_the_working_directory_against_the_dev_pr
         assert login.status_code == 302, f"{login.status_code} {login.text}\n{app.output()}"
         authorize = login.headers["location"]
         assert authorize.startswith("http://127.0.0.1:")
-        assert query(authorize)["redirect_uri"] == f"http://localhost:{port}/auth/callback/dev"
+        request = query(authorize)
+        assert request["redirect_uri"] == f"http://localhost:{port}/auth/callback/dev"
+        issuer = authorize.split("/protocol/", 1)[0]
 
-        # oidc-provider-mock's authorize form: pick a demo user.
-        approved = browser.post(authorize, data={"sub": "alice"}, allow_redirects=False, timeout=10)
+        page = browser.get(authorize, timeout=10)
+        assert page.status_code == 200 and "Choose an account" in page.text and "Development only" in page.text
+        # The card of alice posts the request back with user=alice.
+        approved = browser.post(
+            authorize.split("?", 1)[0], data={**request, "user": "alice"}, allow_redirects=False, timeout=10
+        )
         assert approved.status_code == 302, approved.text
+        assert query(approved.headers["location"])["iss"] == issuer
         signed_in = browser.get(approved.headers["location"], allow_redirects=False, timeout=10)
 
         assert signed_in.status_code in (302, 303), f"{signed_in.status_code} {signed_in.text}\n{app.output()}"
         assert browser.cookies.get(SESSION_COOKIE)
         assert "DEVELOPMENT ONLY" in app.output()
+        assert f"Its sessions page, {issuer}/" in app.output()
 
         # Ctrl+C: the launcher reports the interrupt and has stopped the provider by the time it exits.
         assert app.interrupt() == 130, app.output()
         with pytest.raises(requests.ConnectionError):
             requests.get(authorize, timeout=5)
+
+
+def test_sigterm_to_the_launcher_alone_stops_the_app_and_the_provider(tmp_path: Path) -> None:
+    """A process manager or a closed terminal signals the launcher only. It used to die at
+    once and leave Streamlit and the provider running, holding their ports."""
+    write_minimal_app(tmp_path)
+    port = free_port()
+    command = [sys.executable, "-m", "auth.dev", *streamlit_options(port)]
+
+    with ServedApp(command, cwd=tmp_path, env=outside_environment({}, keep_coverage=True), port=port) as app:
+        login = requests.get(f"{app.url}/auth/login", params={"provider": "dev"}, allow_redirects=False, timeout=10)
+        issuer = login.headers["location"].split("/protocol/", 1)[0]
+
+        app.terminate_launcher()
+
+        with pytest.raises(requests.ConnectionError):
+            requests.get(f"{issuer}/.well-known/openid-configuration", timeout=5)
+        with pytest.raises(requests.ConnectionError):
+            requests.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=5)
 
 
 def test_settings_in_dotenv_of_the_working_directory_run_the_app_against_that_provider(tmp_path: Path) -> None:

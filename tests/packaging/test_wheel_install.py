@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from devprovider import LocalProvider, ProviderUser
 from tests.packaging.outside_app import (
     SESSION_COOKIE,
     ServedApp,
@@ -32,7 +33,6 @@ from tests.packaging.outside_app import (
     write_minimal_app,
 )
 from tests.support.app_process import free_port, streamlit_options
-from tests.support.provider import LocalProvider, ProviderUser
 
 # Building and installing takes a while on a cold pip cache; -m "not packaging" skips it.
 pytestmark = [pytest.mark.packaging, pytest.mark.timeout(600)]
@@ -161,7 +161,12 @@ def test_import_and_command_line_tools_work_from_the_installed_package(installed
     assert "callback's own work:" in bench.stdout and "(3 runs" in bench.stdout
 
 
-def test_dev_launcher_says_how_to_fix_a_missing_app_script_or_dev_extra(installed: Installed) -> None:
+def test_dev_launcher_says_how_to_fix_a_missing_app_script_or_dev_extra_then_runs_oidc_provider_mock(
+    installed: Installed,
+) -> None:
+    """Outside a source checkout there is no devprovider (it is not in the wheel): the launcher
+    needs the ``dev`` extra and, once it is there, runs oidc-provider-mock. One test, because
+    it installs the extra into the session's virtualenv (later tests do not mind it)."""
     empty = installed.work / "empty"
     empty.mkdir(exist_ok=True)
     app_dir = installed.work / "launcher-app"
@@ -195,6 +200,36 @@ def test_dev_launcher_says_how_to_fix_a_missing_app_script_or_dev_extra(installe
     assert no_extra.returncode == 2, no_extra.stderr
     assert "pip install 'streamlit-oidc-auth[dev]'" in no_extra.stderr
     assert "Traceback" not in no_extra.stderr
+
+    # The dev extra, as the instruction says (the wheel's own extra, so its pinned version).
+    run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            installed.python,
+            "install",
+            "--quiet",
+            "--no-compile",
+            f"{installed.wheel}[dev]",
+        ],
+        cwd=installed.work,
+    )
+    port = free_port()
+    command = [str(installed.python), "-m", "auth.dev", *streamlit_options(port)]
+    with ServedApp(command, cwd=app_dir, env=env, port=port) as app, requests.Session() as browser:
+        login = browser.get(f"{app.url}/auth/login", params={"provider": "dev"}, allow_redirects=False, timeout=10)
+        assert login.status_code == 302, f"{login.status_code} {login.text}\n{app.output()}"
+        authorize = login.headers["location"]
+        # oidc-provider-mock's authorize form: pick a demo user.
+        approved = browser.post(authorize, data={"sub": "alice"}, allow_redirects=False, timeout=10)
+        assert approved.status_code == 302, approved.text
+        signed_in = browser.get(approved.headers["location"], allow_redirects=False, timeout=10)
+
+        assert signed_in.status_code in (302, 303), f"{signed_in.status_code} {signed_in.text}\n{app.output()}"
+        assert browser.cookies.get(SESSION_COOKIE)
+        assert "It is oidc-provider-mock (the dev extra)" in app.output()
 
 
 def test_someone_elses_app_signs_in_with_the_installed_package(installed: Installed) -> None:

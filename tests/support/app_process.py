@@ -22,7 +22,7 @@ from types import TracebackType
 
 import requests
 
-from auth.dev import start_provider
+from auth.dev_providers import start_mock_provider
 
 ROOT = Path(__file__).resolve().parents[2]
 _LOCAL_URL = re.compile(r"URL: http://[^:\s/]+:(\d+)")
@@ -200,7 +200,7 @@ class MockProviderProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> MockProviderProcess:
-        self._process = start_provider(self.port)
+        self._process = start_mock_provider(self.port)
         return self
 
     def stop(self) -> None:

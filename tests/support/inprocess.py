@@ -16,8 +16,8 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from auth import Auth, load_settings
+from devprovider import LocalProvider
 from tests.support.http_flow import SIGN_OUT_BUTTON
-from tests.support.provider import LocalProvider
 
 PUBLIC_URL = "http://localhost:8501"
 

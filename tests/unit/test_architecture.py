@@ -28,7 +28,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"session_cookie", "transaction"}),
     frozenset({"oidc", "sessions"}),
     frozenset({"login", "ui", "logout_token", "refresh_lock"}),
-    frozenset({"routes", "tokens"}),
+    frozenset({"routes", "tokens", "dev_providers"}),
     frozenset({"wiring", "doctor", "bench", "dev", "__main__", "__init__"}),
 )
 SAME_LAYER = {

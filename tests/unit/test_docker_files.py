@@ -13,6 +13,7 @@ import json
 import re
 import shlex
 import subprocess
+import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -737,8 +738,19 @@ def test_dockerignore_drops_local_state_but_keeps_what_the_image_copies(
         for source in args.split()[:-1]
         if not source.startswith("--")
     }
-    assert {"pyproject.toml", "auth", "app.py", "demo"} <= copied
+    assert {"pyproject.toml", "auth", "app.py", ".streamlit", "demo"} <= copied
     assert not copied & patterns and "*" not in patterns
+
+
+def test_the_image_has_the_demos_streamlit_settings_beside_app_py(dockerfile: list[tuple[str, str]]) -> None:
+    """Streamlit reads ``.streamlit/config.toml`` beside the main script: the image's /app,
+    like the repository root, so its login page has no "Deploy" button either."""
+    settings = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
+    copies = [args.split() for args in instructions(dockerfile, "COPY")]
+
+    assert settings["client"]["toolbarMode"] == "minimal"
+    assert [".streamlit/", "./.streamlit/"] in copies
+    assert ["app.py", "./"] in copies
 
 
 # --------------------------------------------------------------------------- session store and logout

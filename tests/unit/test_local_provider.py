@@ -25,7 +25,7 @@ from joserfc import jwt
 from joserfc.errors import BadSignatureError, InvalidKeyIdError
 from joserfc.jwk import KeySet, RSAKey
 
-from tests.support.provider import (
+from devprovider import (
     BACKCHANNEL_LOGOUT_EVENT,
     PROVIDER_SESSION_COOKIE,
     LocalProvider,
@@ -391,8 +391,10 @@ def test_login_page_and_post(provider: LocalProvider, http: requests.Session) ->
     }
     page = http.get(provider.authorization_endpoint, params=params, timeout=5)
     assert page.status_code == 200
-    assert "Sign in to Local Provider" in page.text
-    assert f'<button type="submit" name="user" value="{ALICE_SUB}">alice</button>' in page.text
+    assert "Choose an account" in page.text
+    # One card per account: a submit button named by the username it labels itself with.
+    assert f'type="submit" name="user" value="{ALICE_SUB}" aria-labelledby="account-0-label"' in page.text
+    assert '<span id="account-0-label">alice</span>' in page.text
     response = http.post(
         provider.authorization_endpoint, data={**params, "user": ALICE_SUB}, allow_redirects=False, timeout=5
     )
@@ -626,7 +628,7 @@ def test_sso_prompt_login_or_another_user_shows_a_fresh_sign_in(
     )
     for prompt in ("login", "select_account"):
         page = http.get(provider.authorization_endpoint, params=sso_params(prompt=prompt), timeout=5)
-        assert page.status_code == 200 and "Sign in to Local Provider" in page.text, prompt
+        assert page.status_code == 200 and "Choose an account" in page.text, prompt
     assert provider.sso_approvals == 0
 
     # Re-authenticating the same user renews the session; it keeps its sid.
@@ -662,7 +664,7 @@ def test_without_sso_there_is_no_cookie_but_sessions_still_end(provider: LocalPr
     assert "set-cookie" not in code_response.headers
     sid = id_claims(provider, http, code_response)["sid"]
     page = http.get(provider.authorization_endpoint, params=sso_params(), timeout=5)
-    assert page.status_code == 200 and "Sign in to Local Provider" in page.text
+    assert page.status_code == 200 and "Choose an account" in page.text
     none = http.get(provider.authorization_endpoint, params=sso_params(prompt="none"), allow_redirects=False, timeout=5)
     assert redirect_query(none)["error"] == "login_required"
     assert provider.end_provider_sessions(ALICE_SUB) == [sid]
@@ -691,7 +693,7 @@ def test_end_session_with_hint_ends_the_provider_session(provider: LocalProvider
     assert PROVIDER_SESSION_COOKIE not in http.cookies
     assert provider.sessions_of(ALICE_SUB) == []
     page = http.get(provider.authorization_endpoint, params=sso_params(), timeout=5)
-    assert page.status_code == 200 and "Sign in to Local Provider" in page.text
+    assert page.status_code == 200 and "Choose an account" in page.text
     assert provider.sso_approvals == 0
 
 
@@ -968,7 +970,7 @@ def test_reset_ends_sessions_and_logout_knobs(provider: LocalProvider, http: req
     assert provider.post_logout_redirect_uris is None
     provider.sso = True  # the old cookie names a forgotten session: the form again
     page = http.get(provider.authorization_endpoint, params=sso_params(), timeout=5)
-    assert page.status_code == 200 and "Sign in to Local Provider" in page.text
+    assert page.status_code == 200 and "Choose an account" in page.text
 
 
 # ------------------------------------------------------------------- refresh

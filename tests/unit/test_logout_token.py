@@ -29,8 +29,8 @@ from auth.logout_token import (
 from auth.oidc import ProviderClient
 from auth.presets import ProviderSettings
 from auth.secret import Secret
+from devprovider import LocalProvider, generate_signing_key, keycloak_users
 from tests.support.clock import T0, Clock
-from tests.support.provider import LocalProvider, generate_signing_key, keycloak_users
 
 NOW = T0
 CLIENT_ID = "app"

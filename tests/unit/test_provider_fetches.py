@@ -18,8 +18,8 @@ from auth.oidc import FORCED_KEY_REFRESH_INTERVAL, METADATA_TTL, ProviderClient
 from auth.presets import ProviderSettings
 from auth.secret import Secret
 from auth.throttle import FAILED_FETCH_MEMORY
+from devprovider import LocalProvider, ProviderUser
 from tests.support.clock import T0, Clock
-from tests.support.provider import LocalProvider, ProviderUser
 
 
 @pytest.fixture(scope="module")

@@ -76,7 +76,7 @@ class EndSessionEndpoint:
         if target:
             response: Response = redirect(target, state=params.get("state"))
         else:
-            response = html_page("Signed out", "You are signed out of Local Provider.")
+            response = html_page("Signed out", "Your session at this provider has ended.")
         response.delete_cookie(PROVIDER_SESSION_COOKIE, path="/", httponly=True, samesite="lax")
         return response
 
@@ -88,7 +88,8 @@ class EndSessionEndpoint:
         presented long after the ID token's short life.
         """
         try:
-            claims = jwt.decode(hint, KeySet.import_key_set(self._provider.jwks()), algorithms=["RS256"]).claims
+            published = KeySet.import_key_set(self._provider.jwks())  # type: ignore[arg-type]
+            claims = jwt.decode(hint, published, algorithms=["RS256"]).claims
         except (JoseError, ValueError):
             return html_page("Invalid request", "id_token_hint is not an ID token signed by this provider.", status=400)
         audience = claims.get("aud")

@@ -77,17 +77,26 @@ class ServerThread:
         """Whether the caller runs on the server's own thread (its event loop)."""
         return threading.current_thread() is self._thread
 
-    def start(self, build_app: Callable[[], ASGIApp], timeout: float = 10.0) -> None:
-        """Bind a free port on 127.0.0.1, serve ``build_app()`` in a daemon thread, return
-        once accepting.
+    def start(self, build_app: Callable[[], ASGIApp], timeout: float = 10.0, port: int = 0) -> None:
+        """Bind ``port`` on 127.0.0.1 (0: a free one), serve ``build_app()`` in a daemon
+        thread, return once accepting. A port in use raises ``OSError``.
 
-        The socket is bound here (port 0) rather than by uvicorn so the port is known
-        before the thread starts and there is no pick-a-port-then-bind race.
+        The socket is bound here rather than by uvicorn so the port is known before the
+        thread starts and there is no pick-a-port-then-bind race. Only the loopback address:
+        this provider signs anyone in, so nothing beyond this machine may reach it.
         """
         if self._thread is not None:
             raise RuntimeError("LocalProvider can only be started once")
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
+        if port:
+            # A fixed port (the development provider's 9400) is free again at once after a
+            # restart, despite connections of the last run still in TIME_WAIT.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            sock.close()
+            raise
         self._sock = sock
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(

@@ -15,9 +15,10 @@ from urllib.parse import parse_qsl, urlsplit
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .protocol import AUTHORIZE_PATH, PROVIDER_SESSION_COOKIE
+from .pages import sign_in_page
+from .protocol import AUTHORIZE_PATH, CONSOLE_PATH, PROVIDER_SESSION_COOKIE
 from .records import ISSUED_SECRETS, _AuthorizeRequest, _Code, _Login, _ProviderSession
-from .responses import html_page, login_page, redirect
+from .responses import html_page, redirect
 from .users import ProviderUser
 
 if TYPE_CHECKING:
@@ -58,7 +59,13 @@ class AuthorizeEndpoint:
                 error_description="No login_hint for prompt=none",
                 state=checked.state,
             )
-        return login_page(params, provider.users.values(), provider.issuer_path + AUTHORIZE_PATH)
+        return sign_in_page(
+            params,
+            provider.users.values(),
+            provider.issuer_path + AUTHORIZE_PATH,
+            signed_in_sub=live.sub if live is not None else None,
+            console=provider.issuer_path + CONSOLE_PATH,
+        )
 
     async def post(self, request: Request) -> Response:
         provider = self._provider

@@ -36,6 +36,11 @@ class ProviderSessions:
             self._sessions[session.id] = session
         return session
 
+    def all(self) -> list[_ProviderSession]:
+        """Every live session, oldest first."""
+        with self._lock:
+            return list(self._sessions.values())
+
     def sids_of(self, sub: str) -> list[str]:
         """The ``sid`` of every live session of ``sub``, oldest first."""
         with self._lock:

@@ -17,6 +17,7 @@ from .records import _OAuthError
 def authenticate_client(basic_header: str | None, form: dict[str, str], client_id: str, client_secret: str) -> str:
     """Client authentication per RFC 6749 §2.3.1 (Basic with form-urlencoded parts, or post)
     against the registered ``client_id``/``client_secret``; returns the client id presented."""
+    secret: str | None
     if basic_header is not None:
         if "client_secret" in form:
             raise _OAuthError("invalid_request", "Use only one client authentication method")

@@ -14,6 +14,9 @@ END_SESSION_PATH = "/protocol/openid-connect/logout"
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 # Google-style short path (https://oauth2.googleapis.com/revoke), under the issuer path.
 REVOCATION_PATH = "/revoke"
+# The provider's own pages, for people rather than apps: who is signed in, and a way to end it.
+CONSOLE_PATH = "/"
+END_CONSOLE_SESSION_PATH = "/sessions/end"
 
 #: The browser cookie naming a provider session (the provider's SSO cookie).
 PROVIDER_SESSION_COOKIE = "lp_session"

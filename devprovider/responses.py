@@ -7,16 +7,14 @@ and look the same whichever endpoint sends them.
 
 from __future__ import annotations
 
-import html
 import json
-from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse
 
+from .layout import message_page
 from .records import _OAuthError
-from .users import ProviderUser
 
 
 class AsciiJSON(json.JSONEncoder):
@@ -33,32 +31,9 @@ class AsciiJSONResponse(JSONResponse):
         return json.dumps(content, cls=AsciiJSON, separators=(",", ":")).encode("ascii")
 
 
-def html_page(title: str, body: str, status: int = 200, raw: bool = False) -> HTMLResponse:
-    content = body if raw else f"<p>{html.escape(body)}</p>"
-    return HTMLResponse(
-        f"<!doctype html><html><head><title>{html.escape(title)}</title></head>"
-        f"<body><h1>{html.escape(title)}</h1>{content}</body></html>",
-        status_code=status,
-    )
-
-
-def login_page(params: dict[str, str], users: Iterable[ProviderUser], action: str) -> HTMLResponse:
-    """The sign-in form: the authorization request's parameters as hidden fields and one
-    button per user, posted to ``action`` (the authorize path)."""
-    hidden = "".join(
-        f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">' for k, v in params.items()
-    )
-    buttons = "".join(
-        f'<button type="submit" name="user" value="{html.escape(u.sub)}">{html.escape(_label(u))}</button>'
-        for u in users
-    )
-    body = f'<form method="post" action="{html.escape(action)}">{hidden}{buttons}</form>'
-    return html_page("Sign in to Local Provider", body, raw=True)
-
-
-def _label(user: ProviderUser) -> str:
-    """Button text on the login page: the name a person would recognise (else the ``sub``)."""
-    return str(user.claims.get("preferred_username") or user.claims.get("email") or user.sub)
+def html_page(title: str, body: str, status: int = 200) -> HTMLResponse:
+    """A page that says one thing (errors, "Signed out"), in the provider's look (``pages``)."""
+    return message_page(title, body, status=status)
 
 
 def redirect(uri: str, **params: str | None) -> RedirectResponse:

@@ -19,6 +19,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from .authorize import AuthorizeEndpoint
+from .console import ConsoleEndpoints
 from .end_session import EndSessionEndpoint
 from .faults import DISCOVERY_FAULTS, JWKS_FAULTS, REFRESH_FAULTS, TOKEN_FAULTS
 from .grants import Grants
@@ -26,7 +27,9 @@ from .logout import encode_logout_token, logout_claims, post_logout_token, send_
 from .metadata import MetadataEndpoints
 from .protocol import (
     AUTHORIZE_PATH,
+    CONSOLE_PATH,
     DISCOVERY_PATH,
+    END_CONSOLE_SESSION_PATH,
     END_SESSION_PATH,
     JWKS_PATH,
     REVOCATION_PATH,
@@ -129,9 +132,12 @@ class LocalProvider:
     records every token request, refreshes included.
 
     Sign-in: ``login_hint`` naming a user (its ``sub``, ``preferred_username`` or ``email``)
-    approves at once; otherwise the authorize page offers one button per user (value =
-    ``sub``, label = ``preferred_username``, else ``email``, else ``sub``). ID tokens are only
-    issued when the scope contains ``openid``; they carry ``at_hash`` like real providers'.
+    approves at once; otherwise the authorize page ("Choose an account") offers one card per
+    user, a submit button ``name="user"`` (value = ``sub``, accessible name =
+    ``preferred_username``, else ``email``, else ``sub``). ID tokens are only issued when the
+    scope contains ``openid``; they carry ``at_hash`` like real providers'. The issuer's root
+    is the sessions page for people (``console``): live sessions, each with a "Sign out" that
+    ends it as ``end_provider_sessions()`` does, back-channel logout included.
 
     Sessions: every approval opens a provider session (its ``sid`` goes into the tokens) or,
     when the browser's live session is the same user's, renews it. With ``sso`` the browser
@@ -418,10 +424,10 @@ class LocalProvider:
     def revocation_endpoint(self) -> str:
         return self.backchannel_base + REVOCATION_PATH
 
-    def start(self, timeout: float = 10.0) -> LocalProvider:
-        """Bind a free port on 127.0.0.1, serve in a daemon thread, return once accepting
-        (see ``ServerThread.start``)."""
-        self._server.start(self._build_app, timeout)
+    def start(self, timeout: float = 10.0, port: int = 0) -> LocalProvider:
+        """Bind ``port`` (0: a free one) on 127.0.0.1, serve in a daemon thread, return once
+        accepting (see ``ServerThread.start``)."""
+        self._server.start(self._build_app, timeout, port)
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -447,6 +453,7 @@ class LocalProvider:
         p = self.issuer_path
         metadata = MetadataEndpoints(self)
         authorize = AuthorizeEndpoint(self)
+        console = ConsoleEndpoints(self)
         routes = [
             Route(p + DISCOVERY_PATH, metadata.discovery, methods=["GET"]),
             Route(p + AUTHORIZE_PATH, authorize.get, methods=["GET"]),
@@ -456,6 +463,8 @@ class LocalProvider:
             Route(p + JWKS_PATH, metadata.jwks, methods=["GET"]),
             Route(p + END_SESSION_PATH, EndSessionEndpoint(self).handle, methods=["GET", "POST"]),
             Route(p + REVOCATION_PATH, RevocationEndpoint(self).handle, methods=["POST"]),
+            Route(p + CONSOLE_PATH, console.page, methods=["GET"]),
+            Route(p + END_CONSOLE_SESSION_PATH, console.end, methods=["POST"]),
         ]
         return DateHeader(Starlette(routes=routes), self._now)
 

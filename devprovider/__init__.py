@@ -1,4 +1,10 @@
-"""A small but real OpenID Connect provider for tests, served over HTTP on 127.0.0.1.
+"""A small but real OpenID Connect provider for tests and development, served over HTTP on 127.0.0.1.
+
+DEVELOPMENT AND TESTS ONLY: anyone who reaches it signs in as any of its users, without a
+password. It lives beside ``auth/`` in the repository and is not part of the wheel. The suite
+starts it in-process (``LocalProvider``); ``python -m auth.dev`` (``scripts/run.sh``) runs it
+as ``python -m devprovider`` with the demo users, a styled sign-in page and a sessions page,
+so the demo and the tests exercise one implementation.
 
 Why this exists: the off-the-shelf mock provider only produces "happy path" tokens of one
 shape. The login layer must also cope with Keycloak-shaped tokens (roles in
@@ -27,7 +33,10 @@ The package, one concern a module (``local_provider`` wires them together)::
     users           ProviderUser, stock Keycloak/Google users, signing keys
     records         the state records (codes, grants, tokens, sessions), ISSUED_SECRETS
     protocol        endpoint paths, the SSO cookie name, the logout event
-    responses       HTML pages, redirects, OAuth error JSON
+    responses       error pages, redirects, OAuth error JSON
+    layout          the look of every page: stylesheet, "Development only" mark, message page
+    pages           the sign-in page (a card per account) and the sessions page
+    console         the sessions page's endpoints: list sessions, sign one out (back-channel)
     faults          the fault knobs' values and answers
     server          uvicorn in a daemon thread, the skewed Date header
     sessions        provider sessions (behind their lock)
@@ -42,6 +51,7 @@ The package, one concern a module (``local_provider`` wires them together)::
     end_session     RP-Initiated Logout endpoint
     logout          logout tokens and back-channel delivery
     local_provider  LocalProvider: knobs, recordings, admin actions, keys, lifecycle
+    __main__        ``python -m devprovider``: the development server (CLI, signals)
 
 Endpoint objects hold the provider and read its knobs and state on every request, as its
 methods once did; the underscore attributes they reach (``_codes``, ``_grants``, ...) are
