@@ -204,14 +204,15 @@ def write_gitignore(folder: Path, environment: Mapping[str, str | None], outcome
 
 
 def check_shadowing(folder: Path, outcome: Outcome) -> None:
-    """An ``auth.py`` or ``auth/`` of the app's own comes first on ``sys.path`` under
-    ``streamlit run``, so ``from auth import Auth`` would import it instead of this package."""
+    """An ``auth.py`` or ``auth/__init__.py`` of the app's own comes first on ``sys.path`` under
+    ``streamlit run``, so ``from auth import Auth`` would import it instead of this package (a
+    folder without ``__init__.py`` does not: a regular package later on the path wins)."""
     here = Path(__file__).resolve().parent
-    for candidate in (folder / "auth.py", folder / "auth"):
-        if candidate.exists() and candidate.resolve() != here:
+    for candidate, name in ((folder / "auth.py", "auth.py"), (folder / "auth" / "__init__.py", "auth/")):
+        if candidate.is_file() and candidate.resolve().parent != here:
             outcome.problems.append(
-                f"{candidate.name} in {folder} hides the sign-in package: `from auth import Auth` in the "
-                f"wrapper would import it instead. Rename it (and its imports)"
+                f"{name} in {folder} hides the sign-in package: `from auth import Auth` in the "
+                "wrapper would import it instead. Rename it (and its imports)"
             )
 
 

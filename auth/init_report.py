@@ -108,7 +108,7 @@ def print_guard_advice(entry: Path, wrapper: Path, folder: Path, out: TextIO) ->
         out.write(f"  At the top of {name} (and of each page script):\n")
         out.write(f"      from {wrapper.stem} import auth\n      auth.require_login()\n")
     if (folder / "pages").is_dir():
-        out.write("  Every script in pages/ needs it too: see the README's section on apps with a pages/ folder.\n")
+        out.write("  Its pages/ folder holds pages too: see the README's section on apps with a pages/ folder.\n")
 
 
 def print_run(wrapper: Path, environment: Mapping[str, str | None], development: bool, out: TextIO) -> None:

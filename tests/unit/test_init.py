@@ -4,6 +4,7 @@ writes, what it never touches, how it merges, and that its checks speak start-up
 from __future__ import annotations
 
 import io
+import os
 import stat
 from pathlib import Path
 
@@ -14,9 +15,10 @@ from auth import __main__ as command
 from auth.address import PublicAddress
 from auth.config import load_settings
 from auth.errors import ConfigurationError
-from auth.init import run_init, write_example
+from auth.init import Outcome, check_shadowing, run_init, write_example
 from auth.init_entry import find_entry, read_script
 from auth.init_files import UnwritableValue, dotenv_value, merge_gitignore
+from auth.init_report import dev_requirement
 from auth.init_settings import InitOptions
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -163,7 +165,7 @@ def test_entry_names_the_script_and_must_be_one(tmp_path: Path) -> None:
 
 def test_a_first_run_writes_the_wrapper_a_private_env_and_gitignore(tmp_path: Path) -> None:
     navigation_app(tmp_path)
-    pages = {name: data for name, data in snapshot(tmp_path).items()}
+    pages = snapshot(tmp_path)
 
     status, output = init(tmp_path, corp())
 
@@ -435,7 +437,7 @@ def test_the_pages_are_to_be_guarded_the_way_the_entry_script_builds_them(tmp_pa
 
     assert "  In main.py: `from app import auth`, then auth.navigation(...) in place of st.navigation(...)" in menu
     assert "  At the top of main.py (and of each page script):\n      from app import auth\n" in single
-    assert "Every script in pages/ needs it too" in single and "pages/" not in menu
+    assert "Its pages/ folder holds pages too" in single and "pages/" not in menu
 
 
 def test_an_app_module_named_auth_is_reported(tmp_path: Path) -> None:
@@ -443,6 +445,23 @@ def test_an_app_module_named_auth_is_reported(tmp_path: Path) -> None:
     status, output = init(tmp_path, corp())
     assert status == 1
     assert f"Problem: auth.py in {tmp_path} hides the sign-in package" in output
+
+
+def test_a_package_named_auth_is_reported_but_not_a_plain_folder(tmp_path: Path) -> None:
+    app(tmp_path / "package", {"main.py": SINGLE_PAGE, "auth/__init__.py": "", "auth/users.py": ""})
+    app(tmp_path / "folder", {"main.py": SINGLE_PAGE, "auth/users.yaml": "alice: admin\n"})
+    assert "Problem: auth/ in" in init(tmp_path / "package", corp())[1]
+    assert init(tmp_path / "folder", corp())[0] == 0
+
+
+def test_this_repository_is_not_shadowing_itself() -> None:
+    outcome = Outcome()
+    check_shadowing(ROOT, outcome)
+    assert outcome.problems == []
+
+
+def test_the_development_provider_is_named_as_this_installation_requires_it() -> None:
+    assert dev_requirement().startswith("oidc-provider-mock") and "<" in dev_requirement()
 
 
 def test_an_env_file_named_in_the_environment_is_pointed_out(tmp_path: Path) -> None:
@@ -468,7 +487,7 @@ def test_the_command_line_runs_init_in_the_current_folder(
 ) -> None:
     navigation_app(tmp_path)
     monkeypatch.chdir(tmp_path)
-    for name in [name for name in __import__("os").environ if name.startswith("AUTH_")]:
+    for name in [name for name in os.environ if name.startswith("AUTH_")]:
         monkeypatch.delenv(name)
 
     status = command.main(
