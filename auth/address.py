@@ -79,5 +79,10 @@ class PublicAddress:
         the app's root with its trailing slash, as registered (``http://localhost:8501/``)."""
         return self.url() + "/"
 
+    def backchannel_logout_uri(self) -> str:
+        """Where the provider posts logout tokens (OpenID Connect Back-Channel Logout 1.0 §2.2:
+        the client's ``backchannel_logout_uri``), to register with the provider."""
+        return self.url() + "/auth/backchannel-logout"
+
     def redirect_uri(self, provider: str) -> str:
         return self._settings.redirect_uri(provider, self.url())

@@ -47,7 +47,7 @@ DEV_SECRET_MARKER = "insecure-dev-only"
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
-_PROVIDER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+PROVIDER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _HOST_NAME = re.compile(r"^[a-z0-9_]([a-z0-9_.\-]*[a-z0-9_])?$")
 _COOKIE_NAME = re.compile(r"^[A-Za-z0-9_\-]+$")
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd]?)$")
@@ -322,7 +322,7 @@ def _read_providers(reader: EnvReader) -> list[ProviderSettings]:
     providers: list[ProviderSettings] = []
     seen: set[str] = set()
     for name in split_list(raw):
-        if not _PROVIDER_NAME.match(name):
+        if not PROVIDER_NAME.match(name):
             reader.problem(
                 f"AUTH_PROVIDERS: {name!r} is not a valid provider name "
                 "(use letters, digits and underscores, starting with a letter)"

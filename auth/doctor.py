@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from .address import PublicAddress
 from .config import Settings, load_settings
 from .errors import ConfigurationError, LoginError, ProviderTimeout
 from .id_token import DEFAULT_LEEWAY, allowed_algorithms
@@ -287,12 +288,14 @@ def _check_metadata(document: dict[str, Any], client: ProviderClient, report: Re
 
 def _check_logout(document: dict[str, Any], client: ProviderClient, report: Report, settings: Settings) -> None:
     """What "Log out" does at this provider, and the two URLs to register for it."""
-    root = f"{urlsplit(settings.public_url).scheme}://{urlsplit(settings.public_url).netloc}{settings.base_path}/"
+    address = PublicAddress(settings)
     if client.settings.logout == "local":
         report.info(f"AUTH_{client.settings.env_name}_LOGOUT=local: logout ends the app's session only")
     elif isinstance(document.get("end_session_endpoint"), str):
         report.ok(f"end_session_endpoint: {document['end_session_endpoint']}")
-        report.info(f"post-logout redirect URI to register at {client.settings.label}: {root}")
+        report.info(
+            f"post-logout redirect URI to register at {client.settings.label}: {address.post_logout_redirect_uri()}"
+        )
     elif isinstance(document.get("revocation_endpoint"), str):
         report.info("no end_session_endpoint: logout revokes the session's tokens at the revocation endpoint")
     else:
@@ -300,7 +303,7 @@ def _check_logout(document: dict[str, Any], client: ProviderClient, report: Repo
     if document.get("backchannel_logout_supported") is True:
         report.ok(
             "back-channel logout supported (backchannel_logout_supported): register "
-            f"{root}auth/backchannel-logout as the back-channel logout URL"
+            f"{address.backchannel_logout_uri()} as the back-channel logout URL"
             + ("" if settings.stateful else "; it needs a session store (AUTH_STORE is none)")
         )
     else:

@@ -28,7 +28,8 @@ class ConfigurationError(AuthError):
         super().__init__(
             f"Invalid sign-in configuration ({len(self.problems)} problem"
             f"{'' if len(self.problems) == 1 else 's'}):\n{lines}\n"
-            "Set these in the environment or in .env (see .env.example)."
+            "Set these in the environment or in .env; every setting is described in .env.example, "
+            "which `python -m auth init --example` writes."
         )
 
 

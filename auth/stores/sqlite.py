@@ -83,6 +83,30 @@ _LIVE = "ended_at IS NULL AND expires_at > ?"
 _OURS = "app = ?"
 
 
+def keep_out_of_git(directory: Path) -> None:
+    """Put a ``.gitignore`` of ``*`` in a folder the store has just created, as ``venv`` does.
+
+    The default store is ``.streamlit-auth/`` in the app's own folder, usually a git
+    checkout: without this, ``git status`` offers the users' sessions for a commit. ``*``
+    matches the ``.gitignore`` too, so git sees nothing of the folder at all. Never a reason
+    for the store to fail: if it cannot be written (an existing file is never replaced), the
+    folder merely shows in ``git status``, and a warning says so."""
+    try:
+        descriptor = os.open(directory / ".gitignore", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        try:
+            os.write(descriptor, b"*\n")
+        finally:
+            os.close(descriptor)
+    except OSError as error:
+        log_event(
+            "session_store_gitignore_not_written",
+            level=logging.WARNING,
+            directory=str(directory),
+            failure=error.strerror or type(error).__name__,
+            detail="the store works; add the folder to your .gitignore so git never offers the sessions",
+        )
+
+
 class SqliteStore(SessionStore):
     def __init__(
         self, path: Path | str, *, clock: Clock = time.time, busy_timeout: float = BUSY_TIMEOUT, app: str = ""
@@ -140,13 +164,23 @@ class SqliteStore(SessionStore):
         the sessions (identities, sealed tokens) are readable by this user alone; SQLite
         gives its ``-wal`` and ``-shm`` files the database file's permissions. An existing
         file keeps its mode (an operator may share it on purpose), with a warning when
-        other users can read it."""
+        other users can read it. A folder made here also gets a ``.gitignore`` (see
+        ``keep_out_of_git``)."""
         directory = self.path.parent
         try:
-            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # exist_ok=False tells "made it now" (another process may win the race: then it writes
+            # the .gitignore) from "it was there": an operator's folder is not ours to add to.
+            directory.mkdir(mode=0o700, parents=True)
+        except FileExistsError as error:
+            if not directory.is_dir():
+                raise StoreUnavailable(
+                    self._backend, f"cannot create the directory {directory}: File exists"
+                ) from error
         except OSError as error:
             reason = error.strerror or type(error).__name__
             raise StoreUnavailable(self._backend, f"cannot create the directory {directory}: {reason}") from error
+        else:
+            keep_out_of_git(directory)
         try:
             descriptor = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
             try:

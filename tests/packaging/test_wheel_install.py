@@ -152,6 +152,8 @@ def test_import_and_command_line_tools_work_from_the_installed_package(installed
     )
     doctor = run([installed.python, "-m", "auth", "doctor", "--help"], cwd=elsewhere)
     bench = run([installed.python, "-m", "auth.bench", "--runs", "200", "--callbacks", "3"], cwd=elsewhere)
+    # Start-up's message names .env.example; an installed package writes it from its own copy.
+    example = run([installed.python, "-m", "auth", "init", "--example"], cwd=elsewhere)
 
     assert Path(imported.stdout.splitlines()[0]).is_relative_to(installed.venv)
     assert "--env-file" in doctor.stdout
@@ -159,6 +161,8 @@ def test_import_and_command_line_tools_work_from_the_installed_package(installed
     assert re.search(r"sqlite \(WAL\) +median +[\d.]+ us", bench.stdout), bench.stdout
     assert "access_token() without a refresh" in bench.stdout
     assert "callback's own work:" in bench.stdout and "(3 runs" in bench.stdout
+    assert example.stdout.startswith("wrote       .env.example")
+    assert (elsewhere / ".env.example").read_text() == (installed.source / ".env.example").read_text()
 
 
 def test_dev_launcher_says_how_to_fix_a_missing_app_script_or_dev_extra_then_runs_oidc_provider_mock(

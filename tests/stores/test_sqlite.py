@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from auth.stores.base import SessionStore, StoreUnavailable, new_lock_owner, new_session_id
-from auth.stores.sqlite import PURGE_BATCH, SCHEMA_VERSION, SqliteStore
+from auth.stores.sqlite import PURGE_BATCH, SCHEMA_VERSION, SqliteStore, keep_out_of_git
 from tests.stores.records import EVERY_METHOD, HOUR, WRITES, make_record
 from tests.support.clock import T0, Clock
 
@@ -49,6 +49,57 @@ def test_first_use_creates_the_directory_and_a_versioned_wal_schema(store: Sqlit
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
         indexes = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert {"sessions_by_user", "sessions_by_provider_sid", "sessions_by_expiry", "claimed_keys_by_until"} <= indexes
+
+
+def test_a_folder_the_store_creates_keeps_itself_out_of_git(tmp_path: Path) -> None:
+    """The default store, ``.streamlit-auth/`` in the app's folder, must never show in the
+    user's ``git status``: the folder it creates holds a ``.gitignore`` of ``*`` (which
+    ignores itself too), and a real git sees nothing to add after a sign-in."""
+    subprocess.run(["git", "init", "--quiet", str(tmp_path)], check=True, timeout=30)
+    store = SqliteStore(tmp_path / ".streamlit-auth" / "sessions.db")
+    try:
+        store.create(make_record(time.time()))
+    finally:
+        store.close()
+
+    assert (tmp_path / ".streamlit-auth" / ".gitignore").read_text(encoding="utf-8") == "*\n"
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    assert status.stdout == ""
+
+
+def test_a_folder_that_already_exists_gets_no_gitignore(path: Path) -> None:
+    """The operator's own folder (``/var/lib/app``, a volume) is theirs: nothing is added to it."""
+    path.parent.mkdir()
+    store = SqliteStore(path)
+    store.ping()
+    store.close()
+    assert sorted(p.name for p in path.parent.iterdir()) == ["sessions.db"]
+
+
+@pytest.mark.parametrize("obstacle", ["a .gitignore of its own", "a folder named .gitignore", "no folder"])
+def test_a_gitignore_that_cannot_be_written_is_left_out_quietly(
+    tmp_path: Path, obstacle: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Never a reason for the store to fail: at worst the folder shows in ``git status``."""
+    folder = tmp_path / "store"
+    if obstacle == "a .gitignore of its own":
+        folder.mkdir()
+        (folder / ".gitignore").write_text("mine\n", encoding="utf-8")
+    elif obstacle == "a folder named .gitignore":
+        (folder / ".gitignore").mkdir(parents=True)
+
+    keep_out_of_git(folder)
+
+    if obstacle == "a .gitignore of its own":
+        assert (folder / ".gitignore").read_text(encoding="utf-8") == "mine\n"
+    assert "session_store_gitignore_not_written" in caplog.text
 
 
 def test_the_lookups_use_their_indexes(store: SqliteStore, path: Path) -> None:

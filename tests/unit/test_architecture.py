@@ -29,7 +29,11 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"oidc", "sessions"}),
     frozenset({"login", "ui", "logout_token", "refresh_lock"}),
     frozenset({"routes", "tokens", "dev_providers"}),
-    frozenset({"wiring", "doctor", "bench", "dev", "__main__", "__init__"}),
+    # python -m auth init: which script is the entry, the files' text, what .env should say ...
+    frozenset({"init_entry", "init_files"}),
+    frozenset({"init_settings"}),
+    # ... and, beside the other tools, what to tell the user (init_report) and the command (init).
+    frozenset({"wiring", "doctor", "bench", "dev", "init", "init_report", "__main__", "__init__"}),
 )
 SAME_LAYER = {
     ("claims", "identity"),
@@ -37,6 +41,10 @@ SAME_LAYER = {
     ("access", "identity"),
     ("__init__", "wiring"),
     ("__main__", "doctor"),
+    ("__main__", "init"),
+    ("init", "init_report"),
+    # init checks a configuration without a provider as `python -m auth.dev` will run it
+    ("init_report", "dev"),
 }
 UI_MAY_IMPORT = {"access", "identity", "redirects", "events", "pages_folder"}
 STREAMLIT_USERS = {"ui", "wiring", "address", "__main__"}

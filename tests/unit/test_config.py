@@ -709,7 +709,10 @@ def test_all_problems_reported_at_once_in_order() -> None:
     with pytest.raises(ConfigurationError) as caught:
         load_settings(env)
     assert str(caught.value).startswith("Invalid sign-in configuration (4 problems):\n  - AUTH_GOOGLE_CLIENT_ID")
-    assert str(caught.value).endswith("Set these in the environment or in .env (see .env.example).")
+    assert str(caught.value).endswith(
+        "Set these in the environment or in .env; every setting is described in .env.example, "
+        "which `python -m auth init --example` writes."
+    )
 
 
 def test_single_problem_wording() -> None:

@@ -35,6 +35,14 @@ def test_provider_setting_is_in_readme_table(suffix: str) -> None:
     assert f"`AUTH_<NAME>_{suffix}`" in README, suffix
 
 
+def test_the_package_ships_the_same_env_example() -> None:
+    """An installed package has no repository: start-up's message names .env.example, and
+    ``python -m auth init --example`` writes it from this copy (package data)."""
+    assert (ROOT / "auth" / "env.example").read_text(encoding="utf-8") == ENV_EXAMPLE, (
+        "auth/env.example differs from .env.example: cp .env.example auth/env.example"
+    )
+
+
 def test_env_example_sets_nothing_by_default() -> None:
     """Copied as-is to .env it must not configure anything by accident."""
     active = [line for line in ENV_EXAMPLE.splitlines() if line.strip() and not line.lstrip().startswith("#")]
