@@ -243,7 +243,8 @@ def _banner(port: int, from_checkout: bool) -> str:
         "\n  DEVELOPMENT ONLY: no AUTH_PROVIDERS configured, so a local OpenID provider\n"
         f"  runs at {where} with demo users 'alice' (admin) and 'bob'.\n"
         f"{which}"
-        "  Configure a real provider in .env (see .env.example) to use it instead.\n"
+        "  Configure a real provider to use it instead: python -m auth init --provider NAME\n"
+        "  (python -m auth init --example writes .env.example, every setting explained).\n"
     )
 
 
