@@ -14,11 +14,13 @@ from dataclasses import dataclass
 import pytest
 import requests
 
+from auth.app_id import derive_app_id
 from auth.identity import User
-from auth.secret import Secret
-from auth.session_cookie import SessionCookie
+from auth.stores.base import SessionRecord
+from auth.stores.sqlite import SqliteStore
 from scripts.keycloak_realm import load_realm
 from tests.support.app_process import AppProcess
+from tests.support.cookies import app_session_cookie
 from tests.support.keycloak import START_DEADLINE, KeycloakServer
 from tests.support.keycloak_admin import KeycloakAdmin
 from tests.support.keycloak_login import browser_session
@@ -26,6 +28,8 @@ from tests.support.keycloak_login import browser_session
 #: pytest's per-test limit (pyproject.toml) is 120 s; the test that first needs Keycloak waits
 #: for it to start as well. Only tests using the ``keycloak`` fixture get the longer limit.
 KEYCLOAK_TEST_TIMEOUT = int(START_DEADLINE) + 120
+#: the app's default AUTH_COOKIE_NAME
+COOKIE_NAME = "streamlit_auth"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -71,8 +75,22 @@ class KeycloakApp:
 
     def user(self, browser: requests.Session) -> User | None:
         """The user the browser's session cookie names, as the app's pages would see it."""
-        sessions = SessionCookie([Secret(self.cookie_secret)], name="streamlit_auth", timeout=600)
-        return sessions.verify(browser.cookies.get("streamlit_auth"))
+        return self.user_of(browser.cookies.get(COOKIE_NAME))
+
+    def user_of(self, cookie_value: str | None) -> User | None:
+        """The user a session cookie's value names (its signature is salted with the app id)."""
+        return app_session_cookie(self.cookie_secret, public_url=self.url).verify(cookie_value)
+
+    def record(self, session_id: str | None) -> SessionRecord:
+        """The app's own row of its SQLite session store for ``session_id``."""
+        assert session_id is not None
+        store = SqliteStore(self.app.store_path, app=derive_app_id(COOKIE_NAME, self.url, ""))
+        try:
+            found = store.get(session_id)
+        finally:
+            store.close()
+        assert found is not None
+        return found
 
 
 @pytest.fixture(scope="module")

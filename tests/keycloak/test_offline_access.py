@@ -10,9 +10,8 @@ import pytest
 import requests
 
 from auth.identity import User
-from auth.secret import Secret
-from auth.session_cookie import SessionCookie
 from tests.support.app_process import AppProcess
+from tests.support.cookies import app_session_cookie
 from tests.support.keycloak import KeycloakServer
 from tests.support.keycloak_admin import KeycloakAdmin
 from tests.support.keycloak_login import sign_in
@@ -51,9 +50,8 @@ def test_offline_access_signs_alice_in_with_an_offline_session_at_keycloak(
     result = sign_in(browser, offline_app.url, "alice")
 
     assert result.response.status_code == 302, result.response.text[:500]
-    user: User | None = SessionCookie([Secret(cookie_secret)], name="streamlit_auth", timeout=600).verify(
-        browser.cookies.get("streamlit_auth")
-    )
+    cookies = app_session_cookie(cookie_secret, public_url=offline_app.url)
+    user: User | None = cookies.verify(browser.cookies.get("streamlit_auth"))
     assert user is not None and user.preferred_username == "alice"
     (offline,) = keycloak_admin.offline_sessions(alice_id)
     assert offline["id"] == user.sid

@@ -12,8 +12,6 @@ import requests
 
 from auth.access import admits
 from auth.identity import User
-from auth.stores.base import SessionRecord
-from auth.stores.sqlite import SqliteStore
 from tests.keycloak.conftest import KeycloakApp
 from tests.support.app_process import wait_until
 from tests.support.http_flow import query
@@ -115,28 +113,17 @@ def test_the_app_logs_the_sign_in_without_codes_or_tokens(keycloak_app: Keycloak
 # -- Keycloak ends the session -----------------------------------------------------------
 
 
-def record(keycloak_app: KeycloakApp, session_id: str | None) -> SessionRecord:
-    assert session_id is not None
-    store = SqliteStore(keycloak_app.app.store_path)
-    try:
-        found = store.get(session_id)
-    finally:
-        store.close()
-    assert found is not None
-    return found
-
-
 def test_logout_by_keycloaks_admin_ends_the_app_session_through_back_channel_logout(
     keycloak_app: KeycloakApp, keycloak_admin: KeycloakAdmin, browser: requests.Session
 ) -> None:
     """Admin REST API "logout user": Keycloak POSTs a logout token (with ``sid``, as the realm
     requires) to the back-channel URL the realm holds, and the app ends that session."""
     user = signed_in(keycloak_app, browser, "alice")
-    assert record(keycloak_app, user.session_id).ended_at is None
+    assert keycloak_app.record(user.session_id).ended_at is None
 
     keycloak_admin.logout_user(keycloak_admin.user("alice")["id"])
 
-    wait_until(lambda: record(keycloak_app, user.session_id).end_reason == "backchannel", 10, "the back-channel logout")
+    wait_until(lambda: keycloak_app.record(user.session_id).end_reason == "backchannel", 10, "the back-channel logout")
     assert (
         f"event=session_ended reason=backchannel provider=keycloak sub={user.sub} sessions=1 by_sid=True"
         in keycloak_app.app.output()
