@@ -3,6 +3,10 @@
 Keycloak starts when the first test that needs it runs and stops at the end of the run;
 every test here shares it. Tests that change Keycloak (sessions, a disabled user, realm
 settings) undo what they changed, so the order of the tests does not matter.
+
+The imported realm names one app port (``KeycloakServer.app_port``): its redirect, post-logout
+and back-channel URLs. So every module starts its own app on that port (``keycloak_app`` and the
+like are module-scoped), one module after another; none changes the client's URLs.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import dataclass
 
 import pytest
 import requests
+from playwright.sync_api import Browser, BrowserContext, Page
 
 from auth.app_id import derive_app_id
 from auth.identity import User
@@ -30,6 +35,8 @@ from tests.support.keycloak_login import browser_session
 KEYCLOAK_TEST_TIMEOUT = int(START_DEADLINE) + 120
 #: the app's default AUTH_COOKIE_NAME
 COOKIE_NAME = "streamlit_auth"
+#: Playwright's default wait in these tests: Keycloak's pages and the app share two cores
+BROWSER_TIMEOUT_MS = 20_000
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -73,6 +80,10 @@ class KeycloakApp:
     def url(self) -> str:
         return self.app.url
 
+    @property
+    def issuer(self) -> str:
+        return self.keycloak.issuer
+
     def user(self, browser: requests.Session) -> User | None:
         """The user the browser's session cookie names, as the app's pages would see it."""
         return self.user_of(browser.cookies.get(COOKIE_NAME))
@@ -106,3 +117,17 @@ def browser() -> Iterator[requests.Session]:
     """A cookie-keeping HTTP client standing in for one browser."""
     with browser_session() as session:
         yield session
+
+
+@pytest.fixture
+def context(chromium: Browser) -> Iterator[BrowserContext]:
+    """A fresh browser profile: no cookie of the app's or of Keycloak's from another test."""
+    context = chromium.new_context()
+    context.set_default_timeout(BROWSER_TIMEOUT_MS)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Page:
+    return context.new_page()
