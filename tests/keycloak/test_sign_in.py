@@ -128,3 +128,48 @@ def test_logout_by_keycloaks_admin_ends_the_app_session_through_back_channel_log
         f"event=session_ended reason=backchannel provider=keycloak sub={user.sub} sessions=1 by_sid=True"
         in keycloak_app.app.output()
     )
+
+
+def test_admin_logout_of_a_user_with_two_sessions_reaches_only_one_of_them(
+    keycloak_app: KeycloakApp, keycloak_admin: KeycloakAdmin, browser: requests.Session
+) -> None:
+    """What Keycloak 26.4.7 does (README, "Sessions and logout"): "logout user" ends every
+    session of the user at Keycloak but sends the client a single logout token, carrying one
+    session's ``sid`` (keycloak/keycloak#22914 and #32124). A ``sid`` asks the app to end that
+    session only (Back-Channel Logout 1.0 §2.4), so the other one stays until its next refresh,
+    its idle timeout or its own sign-out. A Keycloak that sends one token per session, or one
+    without ``sid``, fails this test: then the README's note goes."""
+    alice = keycloak_admin.user("alice")["id"]
+    with browser_session() as other:
+        users = [signed_in(keycloak_app, browser, "alice"), signed_in(keycloak_app, other, "alice")]
+    assert users[0].sid != users[1].sid
+    logged = keycloak_app.app.output().count("event=session_ended reason=backchannel")
+
+    keycloak_admin.logout_user(alice)
+
+    assert keycloak_admin.user_sessions(alice) == []
+    wait_until(
+        lambda: any(keycloak_app.record(user.session_id).ended_at for user in users), 10, "the back-channel logout"
+    )
+    reasons = sorted(str(keycloak_app.record(user.session_id).end_reason) for user in users)
+    assert reasons == ["None", "backchannel"]
+    assert keycloak_app.app.output().count("event=session_ended reason=backchannel") == logged + 1
+
+
+def test_signing_out_each_keycloak_session_reaches_every_app_session(
+    keycloak_app: KeycloakApp, keycloak_admin: KeycloakAdmin, browser: requests.Session
+) -> None:
+    """The administrator's way around it: sign out each session (admin console: a session's
+    "Sign out"; REST: ``DELETE /sessions/{id}``), and Keycloak sends a logout token for each."""
+    alice = keycloak_admin.user("alice")["id"]
+    with browser_session() as other:
+        users = [signed_in(keycloak_app, browser, "alice"), signed_in(keycloak_app, other, "alice")]
+
+    for session in keycloak_admin.user_sessions(alice):
+        keycloak_admin.delete_session(session["id"])
+
+    wait_until(
+        lambda: all(keycloak_app.record(user.session_id).end_reason == "backchannel" for user in users),
+        10,
+        "a back-channel logout for each session",
+    )

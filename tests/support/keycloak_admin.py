@@ -86,6 +86,11 @@ class KeycloakAdmin:
         """End every online session of the user; Keycloak sends back-channel logout tokens."""
         self.request("POST", f"/users/{user_id}/logout")
 
+    def delete_session(self, session_id: str) -> None:
+        """End one session (the admin console's "Sign out" on a session); Keycloak sends its
+        back-channel logout tokens, one per client of that session."""
+        self.request("DELETE", f"/sessions/{session_id}")
+
     def set_user_enabled(self, user_id: str, enabled: bool) -> None:
         """Disable (or enable) a user: the full representation is read, changed and written."""
         self.update_user(user_id, enabled=enabled)
