@@ -26,7 +26,6 @@ from .identity import Identity, is_text, optional_str
 from .presets import ProviderSettings
 
 ROLE_CLAIMS = ("roles", "realm_access", "resource_access")
-ROLE_GROUP_CLAIMS = ROLE_CLAIMS + ("groups",)
 
 
 def roles_and_groups(
@@ -46,10 +45,6 @@ def roles_and_groups(
                 roles.extend(_strings(client.get("roles"), "resource_access", dropped))
     groups = _strings(claims.get("groups"), "groups", dropped)
     return list(dict.fromkeys(roles)), list(dict.fromkeys(groups))
-
-
-def has_role_or_group_claims(claims: Mapping[str, Any]) -> bool:
-    return any(name in claims for name in ROLE_GROUP_CLAIMS)
 
 
 def has_role_claims(claims: Mapping[str, Any]) -> bool:

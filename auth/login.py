@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .access import AccessPolicy
-from .claims import has_role_claims, has_role_or_group_claims, identity_from_claims
+from .claims import has_role_claims, identity_from_claims
 from .errors import (
     AccessDenied,
     InvalidIdToken,
@@ -189,7 +189,9 @@ class LoginFlow:
         an access token only if it verifies against the same keys and issuer.
         """
         wants_profile = "email" not in id_claims or "name" not in id_claims
-        wants_roles = client.settings.kind == "keycloak" and not has_role_or_group_claims(id_claims)
+        # Roles, not groups: a group-membership mapper's defaults put groups into the ID token,
+        # while Keycloak's role mappers still put roles into the access token only.
+        wants_roles = client.settings.kind == "keycloak" and not has_role_claims(id_claims)
         if access_token is None or not (wants_profile or wants_roles):
             return {}
         extra: dict[str, Any] = {}

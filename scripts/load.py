@@ -3,6 +3,10 @@
 Run from the repository root::
 
     .venv/bin/python scripts/load.py [--logins 50] [--stalled 60] [--samples 20]
+    .venv/bin/python scripts/load.py --keycloak [--logins 50]
+
+``--keycloak`` measures something else: the login round trip against the real Keycloak
+(``scripts/load_keycloak.py``), ``--logins`` sign-ins one after another through its form.
 
 Everything runs on this machine and talks only to 127.0.0.1 / localhost: a
 ``LocalProvider`` (devprovider/) in a thread, the real demo app
@@ -494,6 +498,12 @@ def parse_args() -> argparse.Namespace:
         "--stalled", type=int, default=60, help="concurrent stalled callbacks in scenario B (default 60)"
     )
     parser.add_argument("--samples", type=int, default=20, help="latency samples per measurement (default 20)")
+    parser.add_argument(
+        "--keycloak",
+        action="store_true",
+        help="instead: the login round trip (p50, p95) against the real Keycloak, --logins sign-ins one after"
+        " another through its login form (scripts/load_keycloak.py)",
+    )
     args = parser.parse_args()
     for name in ("logins", "stalled", "samples"):
         if not 1 <= getattr(args, name) <= 1000:
@@ -508,6 +518,10 @@ def _terminate(signum: int, frame: object) -> None:
 def main() -> int:
     args = parse_args()
     signal.signal(signal.SIGTERM, _terminate)
+    if args.keycloak:
+        from scripts.load_keycloak import main as keycloak_round_trips
+
+        return keycloak_round_trips(args.logins)
     sys.stdout.reconfigure(line_buffering=True)  # a report read while it runs, or tailed from a file
     print("== streamlit-oidc-auth load test ==")
     print(f"machine speed: sum(range(100)) takes {machine_speed_us():.2f} us (lower is faster; auth.bench)")

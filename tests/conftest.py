@@ -13,6 +13,9 @@ from devprovider import ISSUED_SECRETS
 from tests.support.app_process import APP_OUTPUTS
 
 # Candidate secrets in a log: long runs of the characters codes, JWTs and secrets are made of.
+#: the run's one headless Chromium (tests/browser and tests/keycloak)
+pytest_plugins = ["tests.support.chromium_fixtures"]
+
 _SECRET_LIKE = re.compile(r"[A-Za-z0-9_\-.+/=~:]{16,}")
 
 

@@ -1,4 +1,6 @@
-"""Real headless Chromium (Debian's, driven by Playwright) against the real app and provider."""
+"""Real headless Chromium (Debian's, driven by Playwright) against the real app and provider.
+
+The browser itself (``chromium``) is the run's one, from tests/support/chromium_fixtures.py."""
 
 from __future__ import annotations
 
@@ -6,26 +8,12 @@ import secrets
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page
 
 from devprovider import LocalProvider, ProviderUser
 from tests.support.app_process import AppProcess, MockProviderProcess
-from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
 
 SHORT_TIMEOUT_SECONDS = 8
-
-
-@pytest.fixture(scope="session")
-def playwright() -> Iterator[Playwright]:
-    with sync_playwright() as instance:
-        yield instance
-
-
-@pytest.fixture(scope="session")
-def chromium(playwright: Playwright) -> Iterator[Browser]:
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-    yield browser
-    browser.close()
 
 
 @pytest.fixture(scope="session")

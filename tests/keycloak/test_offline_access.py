@@ -50,8 +50,8 @@ def test_offline_access_signs_alice_in_with_an_offline_session_at_keycloak(
     result = sign_in(browser, offline_app.url, "alice")
 
     assert result.response.status_code == 302, result.response.text[:500]
-    reader = app_session_cookie(cookie_secret, public_url=offline_app.url, timeout=600)
-    user: User | None = reader.verify(browser.cookies.get("streamlit_auth"))
+    cookies = app_session_cookie(cookie_secret, public_url=offline_app.url)
+    user: User | None = cookies.verify(browser.cookies.get("streamlit_auth"))
     assert user is not None and user.preferred_username == "alice"
     (offline,) = keycloak_admin.offline_sessions(alice_id)
     assert offline["id"] == user.sid

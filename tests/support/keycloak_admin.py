@@ -86,10 +86,19 @@ class KeycloakAdmin:
         """End every online session of the user; Keycloak sends back-channel logout tokens."""
         self.request("POST", f"/users/{user_id}/logout")
 
+    def delete_session(self, session_id: str) -> None:
+        """End one session (the admin console's "Sign out" on a session); Keycloak sends its
+        back-channel logout tokens, one per client of that session."""
+        self.request("DELETE", f"/sessions/{session_id}")
+
     def set_user_enabled(self, user_id: str, enabled: bool) -> None:
         """Disable (or enable) a user: the full representation is read, changed and written."""
+        self.update_user(user_id, enabled=enabled)
+
+    def update_user(self, user_id: str, **fields: Any) -> None:
+        """Change fields of a user's representation, e.g. ``lastName``: read, changed, written."""
         user = self.request("GET", f"/users/{user_id}").json()
-        user["enabled"] = enabled
+        user.update(fields)
         self.request("PUT", f"/users/{user_id}", json=user)
 
     def realm_settings(self) -> dict[str, Any]:
@@ -99,6 +108,36 @@ class KeycloakAdmin:
     def update_realm(self, settings: Mapping[str, Any]) -> None:
         """Change realm settings, e.g. ``{"accessTokenLifespan": 10}``: fields not sent stay."""
         self.request("PUT", "", json=dict(settings))
+
+    def events_config(self) -> dict[str, Any]:
+        """Which user events the realm stores (``eventsEnabled``, ``enabledEventTypes``, ...)."""
+        config: dict[str, Any] = self.request("GET", "/events/config").json()
+        return config
+
+    def set_events_config(self, config: Mapping[str, Any]) -> None:
+        self.request("PUT", "/events/config", json=dict(config))
+
+    def events(self, *types: str, client_id: str = CLIENT_ID) -> list[dict[str, Any]]:
+        """The user events of these types Keycloak stored for the client, newest first (only while
+        events are enabled: ``set_events_config``), e.g. ``REFRESH_TOKEN``. An error event may
+        name no ``userId`` (a refused refresh names its token's ``refresh_token_sub`` in ``details``)."""
+        params: dict[str, Any] = {"client": client_id, "type": list(types), "max": 1000}
+        events: list[dict[str, Any]] = self.request("GET", "/events", params=params).json()
+        return events
+
+    def clear_events(self) -> None:
+        self.request("DELETE", "/events")
+
+    def protocol_mappers(self, client_id: str = CLIENT_ID) -> list[dict[str, Any]]:
+        """The client's own protocol mappers (what its tokens carry beyond the client scopes')."""
+        client_uuid = self.client(client_id)["id"]
+        mappers: list[dict[str, Any]] = self.request("GET", f"/clients/{client_uuid}/protocol-mappers/models").json()
+        return mappers
+
+    def update_protocol_mapper(self, mapper: Mapping[str, Any], client_id: str = CLIENT_ID) -> None:
+        """Write one mapper of ``protocol_mappers`` back, changed (its ``id`` names it)."""
+        client_uuid = self.client(client_id)["id"]
+        self.request("PUT", f"/clients/{client_uuid}/protocol-mappers/models/{mapper['id']}", json=dict(mapper))
 
     def client(self, client_id: str = CLIENT_ID) -> dict[str, Any]:
         found = self.request("GET", "/clients", params={"clientId": client_id}).json()

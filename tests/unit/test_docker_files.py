@@ -49,6 +49,21 @@ BACKCHANNEL_PATH = "/auth/backchannel-logout"
 CLIENT_ID = "streamlit-app"
 #: realm roles Keycloak creates in every realm (the realm's default roles)
 KEYCLOAK_BUILT_IN_REALM_ROLES = {"offline_access", "uma_authorization"}
+#: roles of the ``account`` client Keycloak creates in every realm (its account console's)
+KEYCLOAK_BUILT_IN_CLIENT_ROLES = {
+    "account": {
+        "manage-account",
+        "manage-account-links",
+        "view-profile",
+        "view-applications",
+        "view-consent",
+        "manage-consent",
+        "view-groups",
+        "delete-account",
+    }
+}
+#: what the account console needs: without them its pages say "Something went wrong"
+ACCOUNT_CONSOLE_ROLES = {"manage-account", "view-profile"}
 IMPORT_DIR = PurePosixPath("/opt/keycloak/data/import")
 SECRETS_DIR = PurePosixPath("/run/secrets")
 # Hostname v1 options removed in Keycloak 25/26, and the admin variables 26 deprecated.
@@ -633,8 +648,10 @@ def test_roles_and_groups_referenced_anywhere_exist(realm: dict[str, Any]) -> No
     client_roles = {
         client: {role["name"] for role in roles} for client, roles in realm["roles"].get("client", {}).items()
     }
+    assert not set(client_roles) & set(KEYCLOAK_BUILT_IN_CLIENT_ROLES)
+    client_roles.update(KEYCLOAK_BUILT_IN_CLIENT_ROLES)
     client_ids = {client["clientId"] for client in realm["clients"]}
-    assert set(client_roles) <= client_ids
+    assert set(client_roles) <= client_ids | set(KEYCLOAK_BUILT_IN_CLIENT_ROLES)
     group_paths = {f"/{group['name']}" for group in realm.get("groups", [])}
     for holder in [*realm.get("groups", []), *realm["users"]]:
         label = holder.get("username") or holder["name"]
@@ -660,6 +677,9 @@ def test_demo_users_can_sign_in_without_extra_steps(users: dict[str, dict[str, A
         # AUTH_KEYCLOAK_SCOPES with offline_access makes Keycloak refuse the code ("not_allowed").
         assert user.get("realmRoles"), name
         assert "offline_access" in user["realmRoles"], name
+        # Nor the account console's roles (the default role's): without them Keycloak's account
+        # page fails for every demo user, and with it signing out there (tests/keycloak).
+        assert set(user.get("clientRoles", {}).get("account", [])) >= ACCOUNT_CONSOLE_ROLES, name
 
 
 def test_alice_is_an_admin_and_bob_and_carol_are_not(realm: dict[str, Any], users: dict[str, dict[str, Any]]) -> None:
