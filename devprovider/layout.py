@@ -1,6 +1,12 @@
 """The provider's look: Streamlit's (system font, the red accent, white cards with subtle
 borders), the "Development only" mark on every page, and the one-message page.
 
+Accessible by WCAG 2.2 level AA (tests/browser/test_accessibility.py runs axe-core on every
+page): text in red is ``--accent-dark`` (#c62828: 4.6:1 on the avatars' pink, 5.0:1 on the
+page's grey, 5.6:1 on white), since Streamlit's #ff4b4b is 3.3:1 on white at best and stays
+for what is not text (the logo, borders); focus rings are the darker red too (SC 1.4.11: 3:1
+against the grey as well as the white); the banner is in a ``header`` landmark.
+
 Pages load nothing from elsewhere (the mark is inline SVG), and their headers forbid framing,
 caching and referrers (an authorization request's URL carries its ``state``).
 """
@@ -21,7 +27,7 @@ SECURITY_HEADERS = {
 }
 
 _STYLE = """
-:root{--accent:#ff4b4b;--accent-dark:#e03131;--text:#31333f;--muted:#6b6e78;--border:rgba(49,51,63,.16);
+:root{--accent:#ff4b4b;--accent-dark:#c62828;--text:#31333f;--muted:#6b6e78;--border:rgba(49,51,63,.16);
 --bg:#f0f2f6;--chip:#f0f2f6}
 *{box-sizing:border-box}
 body{margin:0;font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;
@@ -41,12 +47,15 @@ h1{font-size:1.6rem;line-height:1.25;margin:0 0 .35rem;font-weight:700}
 .lead strong{color:var(--text);font-weight:600}
 ul.list{list-style:none;margin:0;padding:0;display:grid;gap:.75rem}
 form{margin:0}
-.account{display:flex;width:100%;align-items:flex-start;gap:.9rem;text-align:left;font:inherit;color:inherit;
+.account{position:relative;display:flex;align-items:flex-start;gap:.9rem;
 background:#fff;border:1px solid var(--border);border-radius:.6rem;padding:1rem 1.1rem;cursor:pointer;
 transition:border-color .12s,box-shadow .12s,background-color .12s}
 .account:hover{border-color:var(--accent);background:#fffafa;box-shadow:0 2px 8px rgba(255,75,75,.12)}
-.account:focus-visible,.button:focus-visible,a:focus-visible{outline:3px solid var(--accent);outline-offset:2px}
-.account:active{background:#fff1f1}
+.account:has(.pick:active){background:#fff1f1}
+.pick{font:inherit;color:inherit;background:none;border:0;padding:0;margin:0;cursor:pointer;text-align:inherit}
+.pick::after{content:"";position:absolute;inset:-1px;border-radius:.6rem}
+.pick:focus-visible{outline:none}
+.pick:focus-visible::after,.button:focus-visible,a:focus-visible{outline:3px solid var(--accent-dark);outline-offset:2px}
 .avatar{flex:none;width:2.6rem;height:2.6rem;border-radius:50%;background:#ffe3e3;color:var(--accent-dark);
 display:inline-flex;align-items:center;justify-content:center;font-weight:700;font-size:1rem}
 .who{flex:1;min-width:0;display:block}
@@ -62,13 +71,11 @@ font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
 .here{font-size:.7rem;font-weight:600;color:#1b6e3a;background:#dcf5e4;border-radius:999px;padding:.05rem .5rem;
 margin-left:.4rem;vertical-align:middle}
 .go{flex:none;align-self:center;color:var(--muted);font-size:1.4rem;line-height:1}
-.account:hover .go{color:var(--accent)}
+.account:hover .go{color:var(--accent-dark)}
 .row{display:flex;align-items:center;gap:.9rem;border:1px solid var(--border);border-radius:.6rem;padding:.9rem 1rem}
 .button{font:inherit;font-size:.9rem;cursor:pointer;background:#fff;color:var(--text);border:1px solid var(--border);
 border-radius:.5rem;padding:.4rem .9rem;text-decoration:none;display:inline-block;white-space:nowrap}
-.button:hover{border-color:var(--accent);color:var(--accent)}
-.button.primary{background:var(--accent);border-color:var(--accent);color:#fff}
-.button.primary:hover{background:var(--accent-dark);border-color:var(--accent-dark);color:#fff}
+.button:hover{border-color:var(--accent-dark);color:var(--accent-dark)}
 .note{color:var(--muted);font-size:.85rem;margin:1.5rem 0 0}
 .empty{color:var(--muted);border:1px dashed var(--border);border-radius:.6rem;padding:1rem;text-align:center;margin:0}
 dl.about{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;font-size:.85rem;margin:1.5rem 0 0}
@@ -91,9 +98,9 @@ _LOGO = (
 )
 
 _BANNER = (
-    '<div class="dev-banner" role="note"><strong>Development only.</strong> '
+    '<header><div class="dev-banner" role="note"><strong>Development only.</strong> '
     "A local OpenID provider for trying sign-in on your machine: anyone can sign in as any account "
-    "here. Never use it in production.</div>"
+    "here. Never use it in production.</div></header>"
 )
 
 

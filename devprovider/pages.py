@@ -2,8 +2,8 @@
 
 The sign-in page is what a newcomer sees first after ``scripts/run.sh``, so it looks like a
 product: each account is a card showing what the app will receive (name, e-mail, roles,
-groups). It is keyboard-accessible: each card is a real ``<button>`` whose accessible name is
-the account's username and whose description is the rest of the card. Every value from a
+groups). It is keyboard-accessible: the username on each card is a real ``<button>``, named
+by that username, stretched over the card and described by the rest of it. Every value from a
 request or a user's claims is escaped. The look and the page shell are ``layout``'s.
 """
 
@@ -122,30 +122,36 @@ def sessions_page(rows: Sequence[SessionRow], end_action: str, about: Sequence[t
 
 
 def _account_card(account: Account, index: int, signed_in_here: bool) -> str:
-    """One account as a submit button. Its accessible name is the element holding
-    ``account.label`` (the username a person would type elsewhere); the rest of the card is
-    its description."""
-    label_id, details_id, here_id = (f"account-{index}-{part}" for part in ("label", "details", "here"))
+    """One account as a card whose username is its submit button.
+
+    The button shows ``account.label`` (the username a person would type elsewhere) and is
+    named by it, so its name is what it shows (WCAG 2.2 SC 2.5.3, Label in Name: the name,
+    the e-mail and the roles on the card are not in the name, so they are outside the
+    button). CSS stretches the button over the whole card (``.pick::after``), so the card
+    is still what a pointer clicks and what the focus ring surrounds; the rest of the card
+    is the button's description."""
+    name_id, details_id, here_id = (f"account-{index}-{part}" for part in ("name", "details", "here"))
     here = f'<span class="here" id="{here_id}">Signed in here</span>' if signed_in_here else ""
-    described_by = f"{details_id} {here_id}" if signed_in_here else details_id
     primary = account.name or account.label
+    described_by = " ".join(
+        ([name_id] if primary != account.label else []) + [details_id] + ([here_id] if signed_in_here else [])
+    )
+    button = (
+        f'<button class="pick" type="submit" name="user" value="{html.escape(account.sub)}" '
+        f'aria-describedby="{described_by}">{html.escape(account.label)}</button>'
+    )
     others = [part for part in dict.fromkeys((account.label, account.email)) if part and part != primary]
     if primary == account.label:
-        heading = f'<span class="name"><span id="{label_id}">{html.escape(primary)}</span>{here}</span>'
+        heading = f'<span class="name">{button}{here}</span>'
         line = " · ".join(html.escape(part) for part in others)
     else:
-        heading = f'<span class="name">{html.escape(primary)}{here}</span>'
-        line = " · ".join(
-            f'<span id="{label_id}">{html.escape(part)}</span>' if part == account.label else html.escape(part)
-            for part in others
-        )
+        heading = f'<span class="name"><span id="{name_id}">{html.escape(primary)}</span>{here}</span>'
+        line = " · ".join(button if part == account.label else html.escape(part) for part in others)
     sub = f'<span class="sub">{line}</span>' if line else ""
     return (
-        f'<li><button class="account" type="submit" name="user" value="{html.escape(account.sub)}" '
-        f'aria-labelledby="{label_id}" aria-describedby="{described_by}">'
-        f'<span class="avatar" aria-hidden="true">{html.escape(account.initials)}</span>'
+        f'<li class="account"><span class="avatar" aria-hidden="true">{html.escape(account.initials)}</span>'
         f'<span class="who">{heading}<span id="{details_id}">{sub}{_facts(account)}</span></span>'
-        '<span class="go" aria-hidden="true">›</span></button></li>'
+        '<span class="go" aria-hidden="true">›</span></li>'
     )
 
 

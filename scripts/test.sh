@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test: unit, integration (real app + real providers over HTTP on 127.0.0.1),
 # browser (headless Chromium) and keycloak (a real Keycloak server). Installs what it needs
-# first: a .venv with the package and its test extras, Debian's chromium, redis-server, maven
-# and a Java runtime when missing, and the pinned Keycloak from Maven Central (scripts/keycloak.sh).
+# first: a .venv with the package and its test extras, Debian's chromium, redis-server, npm,
+# maven and a Java runtime when missing, the pinned axe-core from npm (the accessibility
+# tests) and the pinned Keycloak from Maven Central (scripts/keycloak.sh).
 # Lint (ruff), formatting (ruff format) and strict types (mypy) run first and stop it on a problem.
 # Extra arguments go to pytest, e.g. scripts/test.sh tests/unit -k cookie
 # Ends with a line-coverage report of auth/ that includes the real app processes the tests start
@@ -21,6 +22,19 @@ fi
 source scripts/debian.sh
 install_debian_package chromium chromium "the browser tests"
 install_debian_package redis-server redis-server "the session store tests"
+
+# axe-core for tests/browser/test_accessibility.py: the version tests/a11y/package-lock.json locks
+# (npm's registry, checked against the lockfile's integrity hash), installed with npm ci into
+# .cache/npm/axe, again only when the lockfile changes. Debian's npm when npm is missing.
+install_debian_package npm npm "the accessibility tests (axe-core from npm)"
+AXE_DIR=.cache/npm/axe
+if ! cmp -s tests/a11y/package-lock.json "$AXE_DIR/package-lock.json" \
+  || [ ! -f "$AXE_DIR/node_modules/axe-core/axe.min.js" ]; then
+  mkdir -p "$AXE_DIR"
+  cp tests/a11y/package.json tests/a11y/package-lock.json "$AXE_DIR/"
+  npm ci --prefix "$AXE_DIR" --ignore-scripts --no-audit --no-fund --loglevel=error
+fi
+echo "axe-core for the accessibility tests: $AXE_DIR (npm ci of tests/a11y/package-lock.json)"
 
 # Keycloak for tests/keycloak: the version of docker/compose.yml from Maven Central (cached in
 # ~/.m2), unpacked once into .cache/keycloak/tests; scripts/keycloak.sh installs Debian's maven

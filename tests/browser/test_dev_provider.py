@@ -10,6 +10,7 @@ session signed out on the provider's sessions page reaching an open tab (back-ch
 
 from __future__ import annotations
 
+import re
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -68,11 +69,14 @@ def test_a_newcomer_signs_in_as_alice_uses_the_demo_and_signs_out_at_once(demo: 
     expect(page.get_by_text("Development only.")).to_be_visible()
     alice = page.get_by_role("button", name="alice", exact=True)
     bob = page.get_by_role("button", name="bob", exact=True)
-    expect(alice).to_contain_text("Alice Admin")
-    expect(alice).to_contain_text("alice@example.com")
-    expect(alice).to_contain_text("admin")
-    expect(alice).to_contain_text("admins")
-    expect(bob).to_contain_text("analysts")
+    # Each card shows what the app will receive; its button (the username) is described by it.
+    alice_card = page.get_by_role("listitem").filter(has=alice)
+    for shown in ("Alice Admin", "alice@example.com", "admin", "admins"):
+        expect(alice_card).to_contain_text(shown)
+    expect(page.get_by_role("listitem").filter(has=bob)).to_contain_text("analysts")
+    expect(alice).to_have_accessible_description(
+        re.compile(r"^Alice Admin alice · alice@example\.com Roles ?: admin\b.* Groups ?: admins$")
+    )
 
     alice.click()
 
@@ -122,8 +126,10 @@ def test_the_keyboard_alone_signs_in(demo: ServedApp, page: Page) -> None:
 
     page.keyboard.press("Tab")
     expect(alice).to_be_focused()
-    # A visible focus ring (:focus-visible), not the browser's default or none.
-    assert alice.evaluate("e => getComputedStyle(e).outlineStyle") == "solid"
+    # A visible focus ring (:focus-visible) around the whole card (the button's ::after covers
+    # the card), not the browser's default or none.
+    assert alice.evaluate("e => getComputedStyle(e, '::after').outlineStyle") == "solid"
+    assert alice.evaluate("e => getComputedStyle(e, '::after').position") == "absolute"
     page.keyboard.press("Tab")
     expect(page.get_by_role("button", name="bob", exact=True)).to_be_focused()
     page.keyboard.press("Shift+Tab")

@@ -392,9 +392,13 @@ def test_login_page_and_post(provider: LocalProvider, http: requests.Session) ->
     page = http.get(provider.authorization_endpoint, params=params, timeout=5)
     assert page.status_code == 200
     assert "Choose an account" in page.text
-    # One card per account: a submit button named by the username it labels itself with.
-    assert f'type="submit" name="user" value="{ALICE_SUB}" aria-labelledby="account-0-label"' in page.text
-    assert '<span id="account-0-label">alice</span>' in page.text
+    # One card per account: its username is the submit button, named by what it shows; the
+    # account's name and the rest of the card describe it.
+    assert (
+        f'<button class="pick" type="submit" name="user" value="{ALICE_SUB}" '
+        'aria-describedby="account-0-name account-0-details">alice</button>'
+    ) in page.text
+    assert '<span id="account-0-name">Alice Admin</span>' in page.text
     response = http.post(
         provider.authorization_endpoint, data={**params, "user": ALICE_SUB}, allow_redirects=False, timeout=5
     )
