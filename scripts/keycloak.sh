@@ -25,6 +25,7 @@
 # It needs Java (Keycloak 26 supports OpenJDK 17, 21 and 25; the first found of 21, 17, 25 is used,
 # or KEYCLOAK_JAVA_HOME) and Maven, which fetches the distribution once into ~/.m2. Either one
 # missing is installed from Debian's packages, as scripts/test.sh does for chromium.
+# KEYCLOAK_START_TIMEOUT (seconds, default 300) bounds the wait for /health/ready.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/debian.sh

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from playwright.sync_api import Page, expect
 
 
@@ -15,3 +17,11 @@ def sign_in_with_mock(page: Page, user: str = "alice") -> None:
 
 def session_cookie(page: Page, name: str = "streamlit_auth") -> dict | None:
     return next((c for c in page.context.cookies() if c["name"] == name), None)
+
+
+def wait_until_clock(moment: float, page: Page) -> None:
+    """Let real time pass until ``moment`` (``time.monotonic``): an idle timeout or a token's
+    life must go by. Not a synchronisation wait: what happens next is awaited by condition."""
+    remaining = moment - time.monotonic()
+    if remaining > 0:
+        page.wait_for_timeout(remaining * 1000)

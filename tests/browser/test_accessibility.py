@@ -13,7 +13,6 @@ chrome (menu, sidebar, toolbar) needed leaving out; only the values of ``st.json
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
@@ -23,7 +22,7 @@ from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
 from auth.ui import ENDED_MESSAGES
 from devprovider import LocalProvider, ProviderUser
-from tests.support.app_process import ROOT, AppProcess
+from tests.support.app_process import ROOT, AppProcess, local_app
 from tests.support.axe import assert_no_violations
 from tests.support.redis_server import RedisServer
 
@@ -84,19 +83,14 @@ def fresh_provider(provider: LocalProvider) -> Iterator[LocalProvider]:
 
 def started_app(provider: LocalProvider, script: Path | None = None, **overrides: str) -> AppProcess:
     """The demo app (or ``script``) signing in at ``provider``; example.com accounts only."""
-    process = AppProcess({}, script=script)
-    process.env = {
-        "AUTH_PROVIDERS": "local",
-        "AUTH_LOCAL_ISSUER": provider.issuer,
-        "AUTH_LOCAL_CLIENT_ID": CLIENT_ID,
-        "AUTH_LOCAL_CLIENT_SECRET": CLIENT_SECRET,
-        "AUTH_LOCAL_LABEL": LABEL,
-        "AUTH_COOKIE_SECRET": secrets.token_urlsafe(32),
-        "AUTH_PUBLIC_URL": f"http://localhost:{process.port}",
-        "AUTH_ALLOWED_DOMAINS": "example.com",
-        **overrides,
-    }
-    return process
+    return local_app(
+        provider,
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        label=LABEL,
+        script=script,
+        **{"AUTH_ALLOWED_DOMAINS": "example.com", **overrides},
+    )
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ migration. The apps are in ``tests/apps``; each signs in through a ``LocalProvid
 
 from __future__ import annotations
 
-import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from devprovider import LocalProvider, ProviderUser
-from tests.support.app_process import ROOT, AppProcess, wait_until
+from tests.support.app_process import ROOT, AppProcess, local_app, wait_until
 
 APPS = ROOT / "tests" / "apps"
 CLIENT_ID = "existing-apps"
@@ -34,18 +33,9 @@ def provider() -> Iterator[LocalProvider]:
 
 def running(script: str, provider: LocalProvider, **environment: str) -> AppProcess:
     """The app ``script`` (relative to ``tests/apps``, or absolute) signing in at ``provider``."""
-    process = AppProcess({}, script=APPS / script)
-    process.env = {
-        "AUTH_PROVIDERS": "local",
-        "AUTH_LOCAL_ISSUER": provider.issuer,
-        "AUTH_LOCAL_CLIENT_ID": CLIENT_ID,
-        "AUTH_LOCAL_CLIENT_SECRET": CLIENT_SECRET,
-        "AUTH_LOCAL_LABEL": LABEL,
-        "AUTH_COOKIE_SECRET": secrets.token_urlsafe(32),
-        "AUTH_PUBLIC_URL": f"http://localhost:{process.port}",
-        **environment,
-    }
-    return process
+    return local_app(
+        provider, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, label=LABEL, script=APPS / script, **environment
+    )
 
 
 @pytest.fixture(scope="module")

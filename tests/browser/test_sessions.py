@@ -19,8 +19,8 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from auth.ui import ENDED_MESSAGES
 from devprovider import LocalProvider, ProviderUser
-from tests.browser.steps import session_cookie
-from tests.support.app_process import AppProcess
+from tests.browser.steps import session_cookie, wait_until_clock
+from tests.support.app_process import AppProcess, local_app
 from tests.support.redis_server import RedisServer
 
 CLIENT_ID = "session-browser-tests"
@@ -77,23 +77,8 @@ def provider(local_provider: LocalProvider) -> Iterator[LocalProvider]:
     local_provider.reset()
 
 
-def local_environment(app: AppProcess, provider: LocalProvider, **overrides: str) -> dict[str, str]:
-    return {
-        "AUTH_PROVIDERS": "local",
-        "AUTH_LOCAL_ISSUER": provider.issuer,
-        "AUTH_LOCAL_CLIENT_ID": CLIENT_ID,
-        "AUTH_LOCAL_CLIENT_SECRET": CLIENT_SECRET,
-        "AUTH_LOCAL_LABEL": LABEL,
-        "AUTH_COOKIE_SECRET": secrets.token_urlsafe(32),
-        "AUTH_PUBLIC_URL": f"http://localhost:{app.port}",
-        **overrides,
-    }
-
-
 def started_app(provider: LocalProvider, **overrides: str) -> AppProcess:
-    process = AppProcess({})
-    process.env = local_environment(process, provider, **overrides)
-    return process
+    return local_app(provider, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, label=LABEL, **overrides)
 
 
 @pytest.fixture(scope="module")
@@ -179,13 +164,6 @@ def expect_still_signed_in(page: Page) -> None:
     expect(greeting(page)).to_be_visible()
     expect(page.get_by_test_id("stSidebar").get_by_text("Signed in as Alice Admin")).to_be_visible()
     expect(login_view(page)).to_have_count(0)
-
-
-def wait_until_clock(deadline: float, page: Page) -> None:
-    """Let real time pass (the idle deadline must go by); not a synchronisation wait."""
-    remaining = deadline - time.monotonic()
-    if remaining > 0:
-        page.wait_for_timeout(remaining * 1000)
 
 
 # -- logout ---------------------------------------------------------------------------------

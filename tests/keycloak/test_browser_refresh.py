@@ -23,6 +23,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Locator, Page, expect
 
 from auth.ui import ENDED_MESSAGES
+from tests.browser.steps import wait_until_clock
 from tests.keycloak.conftest import KeycloakApp
 from tests.keycloak.steps import expect_signed_out_without_pages, login_view, sign_in, signed_in_panel
 from tests.support.app_process import wait_until
@@ -124,13 +125,6 @@ def new_last_name(keycloak_admin: KeycloakAdmin, alice: dict[str, Any], value: s
     """Change what userinfo answers, so the next answer on the page is told from the last."""
     keycloak_admin.update_user(alice["id"], lastName=value)
     return f'"family_name":"{value}"'
-
-
-def wait_until_clock(moment: float, page: Page) -> None:
-    """Let real time pass (a token's life must go by); not a synchronisation wait."""
-    remaining = moment - time.monotonic()
-    if remaining > 0:
-        page.wait_for_timeout(remaining * 1000)
 
 
 def refreshes_logged(app: KeycloakApp) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -23,6 +24,7 @@ from types import TracebackType
 import requests
 
 from auth.dev_providers import start_mock_provider
+from devprovider import LocalProvider
 
 ROOT = Path(__file__).resolve().parents[2]
 _LOCAL_URL = re.compile(r"URL: http://[^:\s/]+:(\d+)")
@@ -185,6 +187,31 @@ class AppProcess:
         self.stop()
         Path(self._log.name).unlink(missing_ok=True)
         self._store_dir.cleanup()
+
+
+def local_app(
+    provider: LocalProvider,
+    *,
+    client_id: str,
+    client_secret: str,
+    label: str = "Local provider",
+    script: Path | None = None,
+    **overrides: str,
+) -> AppProcess:
+    """The demo app (or ``script``) signing in at one ``LocalProvider`` as provider ``local``,
+    with a fresh cookie secret and its public URL on its own port; ``overrides`` win."""
+    process = AppProcess({}, script=script)
+    process.env = {
+        "AUTH_PROVIDERS": "local",
+        "AUTH_LOCAL_ISSUER": provider.issuer,
+        "AUTH_LOCAL_CLIENT_ID": client_id,
+        "AUTH_LOCAL_CLIENT_SECRET": client_secret,
+        "AUTH_LOCAL_LABEL": label,
+        "AUTH_COOKIE_SECRET": secrets.token_urlsafe(32),
+        "AUTH_PUBLIC_URL": f"http://localhost:{process.port}",
+        **overrides,
+    }
+    return process
 
 
 class MockProviderProcess:
